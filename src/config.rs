@@ -1,0 +1,364 @@
+//! Server settings: their defaults, and how flags and environment variables set them.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Everything an operator can tune. `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on; 0 picks a free one (what tests use).
+    pub port: u16,
+    /// Largest WebSocket message a client may send, in payload bytes (close 1009 past it).
+    pub max_message_bytes: usize,
+    /// Browser origins let in besides the server's own (`https://chat.example.com`).
+    pub allow_origins: Vec<String>,
+    /// WebSocket connections served at once; upgrades past it get HTTP 503.
+    pub max_connections: usize,
+    /// Frames queued for one connection before it counts as a slow consumer (close 1008).
+    pub queue_frames: usize,
+    /// Commands a second per connection; 0 turns rate limiting off.
+    pub rate_limit: u32,
+    /// Commands a connection may send in one burst above the rate.
+    pub rate_burst: u32,
+    /// How often the server pings each connection.
+    pub ping_interval: Duration,
+    /// How long a connection may stay silent (no frame, no pong) before it is closed.
+    pub idle_timeout: Duration,
+    /// Deadline for a client to send a whole HTTP request head.
+    pub head_timeout: Duration,
+    /// How long a room's presence changes are gathered into one event (at most 100 ms).
+    pub presence_window: Duration,
+    /// SQLite database file; `:memory:` keeps everything in memory.
+    pub db: String,
+    /// Log level name for the binary (`error`, `warn`, `info`, `debug`, `trace`, `off`).
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            max_message_bytes: 65_536,
+            allow_origins: Vec::new(),
+            max_connections: 10_000,
+            queue_frames: 1024,
+            rate_limit: 20,
+            rate_burst: 50,
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            head_timeout: Duration::from_secs(10),
+            presence_window: Duration::from_millis(50),
+            db: "papo.db".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run the server.
+    Serve(Config),
+    /// Copy the database to a file while it may be in use (`papo backup OUT.db`).
+    Backup { config: Config, out: String },
+    /// Print the help text.
+    Help,
+}
+
+/// One flag: its name, value placeholder, environment variable, and help line.
+struct Flag {
+    name: &'static str,
+    value: &'static str,
+    env: Option<&'static str>,
+    help: &'static str,
+}
+
+const FLAGS: &[Flag] = &[
+    Flag {
+        name: "--host",
+        value: "ADDR",
+        env: Some("HOST"),
+        help: "address to listen on",
+    },
+    Flag {
+        name: "--port",
+        value: "PORT",
+        env: Some("PORT"),
+        help: "port to listen on (0 picks a free one)",
+    },
+    Flag {
+        name: "--db",
+        value: "PATH",
+        env: Some("PAPO_DB"),
+        help: "SQLite database file (:memory: keeps nothing)",
+    },
+    Flag {
+        name: "--log-level",
+        value: "LEVEL",
+        env: Some("PAPO_LOG"),
+        help: "error, warn, info, debug, trace or off",
+    },
+    Flag {
+        name: "--max-message-bytes",
+        value: "N",
+        env: None,
+        help: "largest client message in bytes (close 1009 past it)",
+    },
+    Flag {
+        name: "--allow-origin",
+        value: "ORIGIN",
+        env: None,
+        help: "also accept browsers from ORIGIN (repeatable)",
+    },
+    Flag {
+        name: "--max-connections",
+        value: "N",
+        env: None,
+        help: "WebSocket connections at once (HTTP 503 past it)",
+    },
+    Flag {
+        name: "--queue-frames",
+        value: "N",
+        env: None,
+        help: "frames queued per connection before close 1008",
+    },
+    Flag {
+        name: "--rate-limit",
+        value: "N",
+        env: None,
+        help: "commands a second per connection (0 = off)",
+    },
+    Flag {
+        name: "--rate-burst",
+        value: "N",
+        env: None,
+        help: "commands allowed in one burst",
+    },
+    Flag {
+        name: "--ping-interval",
+        value: "SECS",
+        env: None,
+        help: "seconds between server pings",
+    },
+    Flag {
+        name: "--idle-timeout",
+        value: "SECS",
+        env: None,
+        help: "seconds of client silence before closing",
+    },
+];
+
+/// The text `papo --help` prints, with every flag's default.
+pub fn help_text() -> String {
+    let d = Config::default();
+    let default_of = |name: &str| -> String {
+        match name {
+            "--host" => d.host.clone(),
+            "--port" => d.port.to_string(),
+            "--db" => d.db.clone(),
+            "--log-level" => d.log_level.clone(),
+            "--max-message-bytes" => d.max_message_bytes.to_string(),
+            "--allow-origin" => "none".into(),
+            "--max-connections" => d.max_connections.to_string(),
+            "--queue-frames" => d.queue_frames.to_string(),
+            "--rate-limit" => d.rate_limit.to_string(),
+            "--rate-burst" => d.rate_burst.to_string(),
+            "--ping-interval" => d.ping_interval.as_secs().to_string(),
+            "--idle-timeout" => d.idle_timeout.as_secs().to_string(),
+            _ => String::new(),
+        }
+    };
+    let mut out = String::from(
+        "papo: real-time web chat with rooms, in one binary\n\n\
+         Usage: papo [FLAGS]            serve the chat\n       \
+         papo backup OUT.db [FLAGS]  copy the database (safe while serving)\n\nFlags:\n",
+    );
+    for f in FLAGS {
+        let left = format!("{} {}", f.name, f.value);
+        let env = f.env.map(|e| format!(", env {e}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {left:<26}{} (default: {}{env})",
+            f.help,
+            default_of(f.name)
+        );
+    }
+    out.push_str("  -h, --help                print this help\n");
+    out
+}
+
+/// Parses the command line (without the program name) and the environment.
+/// Flags win over environment variables. The error is one line for the user.
+pub fn parse<I, E>(args: I, env: E) -> Result<Invocation, String>
+where
+    I: IntoIterator<Item = String>,
+    E: Fn(&str) -> Option<String>,
+{
+    let mut config = Config::default();
+    for flag in FLAGS {
+        if let Some(value) = flag.env.and_then(&env) {
+            if !value.is_empty() {
+                apply(&mut config, flag.name, &value)
+                    .map_err(|e| format!("{e} (from ${})", flag.env.unwrap_or("")))?;
+            }
+        }
+    }
+    let mut args = args.into_iter().peekable();
+    let mut backup_out = None;
+    if args.peek().map(String::as_str) == Some("backup") {
+        args.next();
+        match args.next() {
+            Some(out) if !out.starts_with('-') => backup_out = Some(out),
+            _ => return Err("backup needs the output file: papo backup OUT.db".into()),
+        }
+    }
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Invocation::Help);
+        }
+        let (name, inline_value) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        if !FLAGS.iter().any(|f| f.name == name) {
+            return Err(format!("unknown argument '{arg}' (see papo --help)"));
+        }
+        let value = match inline_value.or_else(|| args.next()) {
+            Some(v) => v,
+            None => return Err(format!("{name} needs a value")),
+        };
+        apply(&mut config, &name, &value)?;
+    }
+    Ok(match backup_out {
+        Some(out) => Invocation::Backup { config, out },
+        None => Invocation::Serve(config),
+    })
+}
+
+fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
+    match name {
+        "--host" => config.host = non_empty(name, value)?,
+        "--port" => config.port = number(name, value, 0, u16::MAX as u64)? as u16,
+        "--db" => config.db = non_empty(name, value)?,
+        "--log-level" => {
+            let level = value.to_ascii_lowercase();
+            if !["error", "warn", "info", "debug", "trace", "off"].contains(&level.as_str()) {
+                return Err(format!(
+                    "{name}: '{value}' is not one of error, warn, info, debug, trace, off"
+                ));
+            }
+            config.log_level = level;
+        }
+        "--max-message-bytes" => {
+            config.max_message_bytes = number(name, value, 64, 16 << 20)? as usize
+        }
+        "--allow-origin" => config.allow_origins.push(non_empty(name, value)?),
+        "--max-connections" => config.max_connections = number(name, value, 1, 1_000_000)? as usize,
+        "--queue-frames" => config.queue_frames = number(name, value, 1, 1_000_000)? as usize,
+        "--rate-limit" => config.rate_limit = number(name, value, 0, 1_000_000)? as u32,
+        "--rate-burst" => config.rate_burst = number(name, value, 1, 1_000_000)? as u32,
+        "--ping-interval" => {
+            config.ping_interval = Duration::from_secs(number(name, value, 1, 3600)?)
+        }
+        "--idle-timeout" => {
+            config.idle_timeout = Duration::from_secs(number(name, value, 1, 86_400)?)
+        }
+        _ => return Err(format!("unknown flag {name}")),
+    }
+    Ok(())
+}
+
+fn non_empty(name: &str, value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("{name} needs a non-empty value"))
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+fn number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{name}: '{value}' is not a whole number from {min} to {max}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Invocation, String> {
+        parse(args.iter().map(|s| s.to_string()), |_| None)
+    }
+
+    #[test]
+    fn defaults_without_arguments() {
+        let Invocation::Serve(c) = parse_args(&[]).unwrap() else {
+            panic!("expected serve")
+        };
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8080));
+        assert_eq!(c.queue_frames, 1024);
+    }
+
+    #[test]
+    fn flags_override_environment() {
+        let env = |k: &str| match k {
+            "PORT" => Some("9000".to_string()),
+            "HOST" => Some("0.0.0.0".to_string()),
+            _ => None,
+        };
+        let args = [
+            "--port",
+            "9100",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin=https://b.example",
+        ];
+        let Invocation::Serve(c) = parse(args.iter().map(|s| s.to_string()), env).unwrap() else {
+            panic!()
+        };
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 9100));
+        assert_eq!(
+            c.allow_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_one_line_errors() {
+        for args in [
+            &["--port", "70000"][..],
+            &["--rate-limit", "-1"],
+            &["--queue-frames"],
+            &["--nope"],
+            &["--log-level", "loud"],
+        ] {
+            let err = parse_args(args).unwrap_err();
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn backup_takes_an_output_file() {
+        match parse_args(&["backup", "out.db", "--db", "x.db"]).unwrap() {
+            Invocation::Backup { config, out } => {
+                assert_eq!((config.db.as_str(), out.as_str()), ("x.db", "out.db"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_args(&["backup"]).is_err());
+    }
+
+    #[test]
+    fn help_lists_every_flag() {
+        let help = help_text();
+        for f in FLAGS {
+            assert!(help.contains(f.name), "{}", f.name);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Reading an HTTP request head off a fresh connection, with a deadline and a size cap so a
+//! half-sent request cannot hold a thread, and parsing just enough of it to route.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// The largest request head accepted.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// A request's method, path and headers, plus every byte read so far.
+#[derive(Debug)]
+pub struct Head {
+    pub method: String,
+    /// The path without its query string.
+    pub path: String,
+    /// Header names lower-cased, values trimmed, in order.
+    pub headers: Vec<(String, String)>,
+    /// The head and any bytes the client sent after it, to pass on unchanged.
+    pub bytes: Vec<u8>,
+    /// Where the head ends in `bytes`.
+    pub head_len: usize,
+}
+
+impl Head {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True if a comma-separated header lists `token` (case-insensitive).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+#[derive(Debug)]
+pub enum HeadError {
+    /// The client closed, stalled past the deadline, or the socket failed: nothing to say.
+    Gone,
+    /// Larger than `MAX_HEAD_BYTES`.
+    TooLarge,
+    /// Not an HTTP/1.x request head.
+    Malformed,
+}
+
+/// Reads until the blank line that ends the head, within `timeout` in total.
+pub fn read_head(mut stream: &TcpStream, timeout: Duration) -> Result<Head, HeadError> {
+    let deadline = Instant::now() + timeout;
+    let mut bytes = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(HeadError::Gone);
+        }
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return Err(HeadError::Gone),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(HeadError::Gone),
+        };
+        let searched_from = bytes.len().saturating_sub(3);
+        bytes.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find_blank_line(&bytes[searched_from..]) {
+            let head_len = searched_from + end;
+            if head_len > MAX_HEAD_BYTES {
+                return Err(HeadError::TooLarge);
+            }
+            let _ = stream.set_read_timeout(None);
+            return parse(bytes, head_len);
+        }
+        if bytes.len() > MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
+        }
+    }
+}
+
+/// The index just past the first "\r\n\r\n".
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+fn parse(bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadError> {
+    let text = std::str::from_utf8(&bytes[..head_len]).map_err(|_| HeadError::Malformed)?;
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().ok_or(HeadError::Malformed)?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(HeadError::Malformed);
+    };
+    if method.is_empty()
+        || !method.bytes().all(|b| b.is_ascii_uppercase())
+        || !version.starts_with("HTTP/1.")
+    {
+        return Err(HeadError::Malformed);
+    }
+    let path = target.split('?').next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').ok_or(HeadError::Malformed)?;
+        if name.is_empty() || name.contains(' ') {
+            return Err(HeadError::Malformed);
+        }
+        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+    }
+    Ok(Head {
+        method: method.to_string(),
+        path,
+        headers,
+        bytes,
+        head_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_request_line_and_headers() {
+        let raw =
+            b"GET /ws?x=1 HTTP/1.1\r\nHost: a:80\r\nConnection: keep-alive, Upgrade\r\n\r\nextra"
+                .to_vec();
+        let end = find_blank_line(&raw).unwrap();
+        let head = parse(raw, end).unwrap();
+        assert_eq!((head.method.as_str(), head.path.as_str()), ("GET", "/ws"));
+        assert_eq!(head.header("host"), Some("a:80"));
+        assert!(head.has_token("connection", "upgrade"));
+        assert_eq!(&head.bytes[head.head_len..], b"extra");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for raw in [
+            &b"\x00\x01\x02\r\n\r\n"[..],
+            b"GET\r\n\r\n",
+            b"get / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+        ] {
+            assert!(parse(raw.to_vec(), raw.len()).is_err(), "{raw:?}");
+        }
+    }
+}

@@ -1,0 +1,728 @@
+//! The hub: the one thread that owns every room, member and name. Each command is decided
+//! here in arrival order, which is what makes PROTOCOL.md's ordering guarantees hold
+//! without locks. The decisions are plain methods on `Hub` (state + input → new state +
+//! frames queued on outboxes), so they are tested without threads or sockets; `run` is
+//! the loop around them.
+
+use crate::outbox::{close_code, EncodedFrame, Outbox, Push};
+use crate::password::{Secret, Verified, VerifyJob};
+use crate::protocol::{
+    fold, Command, ErrorCode, Event, Ref, Rejection, Request, RoomSummary, HISTORY_DEFAULT,
+    JOINED_MEMBERS_CAP,
+};
+use crate::room::{Access, ConnId, Room};
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::value::RawValue;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A user's `typing` events reach a room at most once per this interval.
+pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything that reaches the hub.
+pub enum HubInput {
+    /// A WebSocket connection opened; `outbox` is how to reach it.
+    Connect { conn: ConnId, outbox: Outbox },
+    /// A frame that parsed as a request. `secret` is the hash of a `create`'s password,
+    /// computed on the connection's own thread so the hub never runs argon2.
+    Request {
+        conn: ConnId,
+        request: Request,
+        secret: Option<Secret>,
+    },
+    /// A join's password was checked by the verifier thread.
+    Verified(Verified),
+    /// The connection closed.
+    Disconnect { conn: ConnId },
+    /// The server is stopping.
+    Shutdown,
+}
+
+struct Conn {
+    outbox: Outbox,
+    /// Set once `hello` succeeds.
+    name: Option<Arc<str>>,
+    /// Rooms joined, by index into `Hub::rooms`.
+    rooms: Vec<usize>,
+}
+
+pub struct Hub {
+    presence_window: Duration,
+    conns: HashMap<ConnId, Conn>,
+    /// Online users: folded name → connection.
+    names: HashMap<String, ConnId>,
+    /// Rooms in creation order; never removed, so an index names a room for good.
+    rooms: Vec<Room>,
+    room_index: HashMap<String, usize>,
+    /// Rooms with presence changes waiting, by when they are due (the window is constant,
+    /// so pushing at the back keeps it ordered).
+    presence_queue: VecDeque<(Instant, usize)>,
+    /// Connections found too slow while sending; removed once the current input is done.
+    evicted: Vec<ConnId>,
+    last_message_id: u64,
+    verifier: Sender<VerifyJob>,
+}
+
+impl Hub {
+    pub fn new(presence_window: Duration, verifier: Sender<VerifyJob>) -> Self {
+        Hub {
+            presence_window,
+            conns: HashMap::new(),
+            names: HashMap::new(),
+            rooms: Vec::new(),
+            room_index: HashMap::new(),
+            presence_queue: VecDeque::new(),
+            evicted: Vec::new(),
+            last_message_id: 0,
+            verifier,
+        }
+    }
+
+    /// Handles one input; `now` drives presence windows and typing throttles.
+    pub fn handle(&mut self, input: HubInput, now: Instant) {
+        match input {
+            HubInput::Connect { conn, outbox } => {
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        outbox,
+                        name: None,
+                        rooms: Vec::new(),
+                    },
+                );
+            }
+            HubInput::Request {
+                conn,
+                request,
+                secret,
+            } => self.on_request(conn, request, secret, now),
+            HubInput::Verified(verified) => self.on_verified(verified, now),
+            HubInput::Disconnect { conn } => self.remove_conn(conn, now),
+            HubInput::Shutdown => self.shutdown(),
+        }
+        self.drop_evicted(now);
+    }
+
+    /// When the next batch of presence changes is due, if any is waiting.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.presence_queue.front().map(|(due, _)| *due)
+    }
+
+    /// Sends the presence changes whose window has closed.
+    pub fn flush_due(&mut self, now: Instant) {
+        while let Some(&(due, room)) = self.presence_queue.front() {
+            if due > now {
+                break;
+            }
+            self.presence_queue.pop_front();
+            // A room flushed early (before a message) may have newer changes queued later.
+            if self.rooms[room].presence_due == Some(due) {
+                self.flush_presence(room);
+            }
+        }
+        self.drop_evicted(now);
+    }
+
+    /// Closes every connection: the server is stopping.
+    pub fn shutdown(&mut self) {
+        for conn in self.conns.values() {
+            conn.outbox
+                .close(close_code::GOING_AWAY, "server shutting down");
+        }
+        self.conns.clear();
+        self.names.clear();
+    }
+
+    fn on_request(
+        &mut self,
+        conn_id: ConnId,
+        request: Request,
+        secret: Option<Secret>,
+        now: Instant,
+    ) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let reference = request.reference;
+        let identified = conn.name.is_some();
+        let result = if !identified && !request.is_hello {
+            Err(Rejection::new(
+                ErrorCode::NotIdentified,
+                "say hello with your name first",
+            ))
+        } else if identified && request.is_hello {
+            Err(Rejection::new(
+                ErrorCode::AlreadyIdentified,
+                "this connection already has a name",
+            ))
+        } else {
+            request.command.and_then(|command| {
+                self.run_command(conn_id, command, secret, reference.as_ref(), now)
+            })
+        };
+        if let Err(rejection) = result {
+            self.reply_error(conn_id, &rejection, reference.as_ref());
+        }
+    }
+
+    fn run_command(
+        &mut self,
+        conn: ConnId,
+        command: Command,
+        secret: Option<Secret>,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        match command {
+            Command::Hello { name } => self.hello(conn, name, reference),
+            Command::Create { room, password } => {
+                self.create(conn, room, password, secret, reference)
+            }
+            Command::Join { room, password } => self.join(conn, &room, password, reference, now),
+            Command::Leave { room } => self.leave(conn, &room, reference, now),
+            Command::Text { room, text } => self.text(conn, &room, &text, reference),
+            Command::List => {
+                let json = Event::Rooms {
+                    rooms: self.summaries(),
+                    reference,
+                }
+                .to_json();
+                self.send(conn, &json);
+                Ok(())
+            }
+            Command::Who { room } => self.who(conn, &room, reference),
+            Command::History {
+                room,
+                before,
+                limit,
+            } => self.history(conn, &room, before, limit, reference),
+            Command::Dm { to, text } => self.dm(conn, &to, &text, reference),
+            Command::Typing { room } => self.typing(conn, &room, reference, now),
+        }
+    }
+
+    fn hello(
+        &mut self,
+        conn: ConnId,
+        name: String,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let key = fold(&name);
+        if self.names.contains_key(&key) {
+            return Err(Rejection::new(
+                ErrorCode::NameTaken,
+                format!("{name} is already online"),
+            ));
+        }
+        let name: Arc<str> = name.into();
+        self.names.insert(key, conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.name = Some(name.clone());
+        }
+        let json = Event::Welcome {
+            name: &name,
+            rooms: self.summaries(),
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+        Ok(())
+    }
+
+    fn create(
+        &mut self,
+        conn: ConnId,
+        name: String,
+        password: String,
+        secret: Option<Secret>,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let key = fold(&name);
+        if let Some(&existing) = self.room_index.get(&key) {
+            let existing = &self.rooms[existing].name;
+            return Err(Rejection::new(
+                ErrorCode::RoomExists,
+                format!("room {existing} already exists"),
+            ));
+        }
+        let access = if password.is_empty() {
+            Access::Public
+        } else {
+            Access::Protected(secret.unwrap_or_else(|| Secret::hash(&password)))
+        };
+        let room = Room::new(name.into(), access);
+        let protected = room.is_protected();
+        let index = self.rooms.len();
+        self.rooms.push(room);
+        self.room_index.insert(key, index);
+        let name = &self.rooms[index].name;
+        let reply = Event::Created {
+            room: name,
+            protected,
+            reference,
+        }
+        .to_json();
+        let added = EncodedFrame::text(
+            &Event::RoomAdded {
+                room: name,
+                protected,
+            }
+            .to_json(),
+        );
+        self.send(conn, &reply);
+        let others: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(id, c)| **id != conn && c.name.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for other in others {
+            self.push(other, added.clone());
+        }
+        Ok(())
+    }
+
+    fn join(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        password: String,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let index = self.room_by_name(room_name)?;
+        let room = &self.rooms[index];
+        if room.is_member(conn) {
+            self.send_joined(conn, index, reference);
+            return Ok(());
+        }
+        if let Access::Protected(secret) = &room.access {
+            if password.is_empty() {
+                return Err(wrong_password(&room.name));
+            }
+            if !secret.recognises(&password) {
+                // argon2 takes tens of milliseconds: the verifier thread does it and hands
+                // the result back as `HubInput::Verified`.
+                let job = VerifyJob {
+                    conn,
+                    room_key: fold(&room.name),
+                    password,
+                    phc: secret.phc().clone(),
+                    reference: reference.cloned(),
+                };
+                return self.verifier.try_send(job).map_err(|_| {
+                    Rejection::new(
+                        ErrorCode::RateLimited,
+                        "too many password checks at once; try again shortly",
+                    )
+                });
+            }
+        }
+        self.admit(conn, index, reference, now);
+        Ok(())
+    }
+
+    fn on_verified(&mut self, verified: Verified, now: Instant) {
+        let Verified { job, ok } = verified;
+        if !self.conns.contains_key(&job.conn) {
+            return;
+        }
+        let Some(&index) = self.room_index.get(&job.room_key) else {
+            return;
+        };
+        if !ok {
+            let rejection = wrong_password(&self.rooms[index].name);
+            self.reply_error(job.conn, &rejection, job.reference.as_ref());
+            return;
+        }
+        if let Access::Protected(secret) = &mut self.rooms[index].access {
+            secret.remember(&job.password);
+        }
+        if self.rooms[index].is_member(job.conn) {
+            self.send_joined(job.conn, index, job.reference.as_ref());
+        } else {
+            self.admit(job.conn, index, job.reference.as_ref(), now);
+        }
+    }
+
+    /// Makes `conn` a member, answers `joined`, and queues the presence change.
+    fn admit(&mut self, conn: ConnId, index: usize, reference: Option<&Ref>, now: Instant) {
+        let Some(name) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+            return;
+        };
+        self.rooms[index].add(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.rooms.push(index);
+        }
+        self.send_joined(conn, index, reference);
+        self.note_presence(index, name, true, now);
+    }
+
+    fn send_joined(&mut self, conn: ConnId, index: usize, reference: Option<&Ref>) {
+        let room = &self.rooms[index];
+        let members: Vec<&str> = room
+            .members()
+            .take(JOINED_MEMBERS_CAP)
+            .filter_map(|m| self.name_of(m))
+            .collect();
+        let history = raw_messages(room.newest(None, HISTORY_DEFAULT));
+        let json = Event::Joined {
+            room: &room.name,
+            protected: room.is_protected(),
+            member_count: room.member_count(),
+            members,
+            history,
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+    }
+
+    fn leave(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let index = self.joined_room(conn, room_name)?;
+        self.part(conn, index, now);
+        let json = Event::Left {
+            room: &self.rooms[index].name,
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+        Ok(())
+    }
+
+    /// Takes `conn` out of a room and queues the presence change.
+    fn part(&mut self, conn: ConnId, index: usize, now: Instant) {
+        if !self.rooms[index].remove(conn) {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.rooms.retain(|&r| r != index);
+            if let Some(name) = c.name.clone() {
+                self.note_presence(index, name, false, now);
+            }
+        }
+    }
+
+    fn note_presence(&mut self, index: usize, name: Arc<str>, joined: bool, now: Instant) {
+        let room = &mut self.rooms[index];
+        if room.note_presence(name, joined) {
+            let due = now + self.presence_window;
+            room.presence_due = Some(due);
+            self.presence_queue.push_back((due, index));
+        }
+    }
+
+    /// Sends a room's pending presence changes to its current members.
+    fn flush_presence(&mut self, index: usize) {
+        let room = &mut self.rooms[index];
+        if !room.has_pending_presence() {
+            return;
+        }
+        let (joined, left) = room.take_presence();
+        let json = Event::Presence {
+            room: &room.name,
+            joined: joined.iter().map(|n| &**n).collect(),
+            left: left.iter().map(|n| &**n).collect(),
+            member_count: room.member_count(),
+        }
+        .to_json();
+        self.broadcast(index, EncodedFrame::text(&json), None);
+    }
+
+    fn text(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        text: &str,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let index = self.joined_room(conn, room_name)?;
+        let from = self.name_of(conn).unwrap_or_default().to_string();
+        self.flush_presence(index);
+        let (id, ts) = self.next_message_stamp();
+        let room = &self.rooms[index];
+        let frame = EncodedFrame::text(
+            &Event::Message {
+                room: &room.name,
+                id,
+                from: &from,
+                text,
+                ts,
+            }
+            .to_json(),
+        );
+        self.rooms[index].remember(id, frame.clone());
+        self.broadcast(index, frame, None);
+        if reference.is_some() {
+            let ack = Event::Ack {
+                id: Some(id),
+                ts: Some(ts),
+                reference,
+            }
+            .to_json();
+            self.send(conn, &ack);
+        }
+        Ok(())
+    }
+
+    fn who(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let index = self.joined_room(conn, room_name)?;
+        let room = &self.rooms[index];
+        let members: Vec<&str> = room.members().filter_map(|m| self.name_of(m)).collect();
+        let json = Event::Members {
+            room: &room.name,
+            member_count: room.member_count(),
+            members,
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+        Ok(())
+    }
+
+    fn history(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        before: Option<u64>,
+        limit: usize,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let index = self.joined_room(conn, room_name)?;
+        let room = &self.rooms[index];
+        let messages = raw_messages(room.newest(before, limit));
+        let json = Event::History {
+            room: &room.name,
+            messages,
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+        Ok(())
+    }
+
+    fn dm(
+        &mut self,
+        conn: ConnId,
+        to: &str,
+        text: &str,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let Some(&recipient) = self.names.get(&fold(to)) else {
+            return Err(Rejection::new(
+                ErrorCode::NoSuchUser,
+                format!("{to} is not online"),
+            ));
+        };
+        let from = self.name_of(conn).unwrap_or_default().to_string();
+        let to = self.name_of(recipient).unwrap_or_default().to_string();
+        let (id, ts) = self.next_message_stamp();
+        let event = |reference| {
+            Event::Dm {
+                id,
+                from: &from,
+                to: &to,
+                text,
+                ts,
+                reference,
+            }
+            .to_json()
+        };
+        if recipient != conn {
+            self.send(recipient, &event(None));
+        }
+        self.send(conn, &event(reference));
+        Ok(())
+    }
+
+    fn typing(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let index = self.joined_room(conn, room_name)?;
+        if self.rooms[index].typing_allowed(conn, now, TYPING_INTERVAL) {
+            self.flush_presence(index);
+            let user = self.name_of(conn).unwrap_or_default();
+            let json = Event::Typing {
+                room: &self.rooms[index].name,
+                user,
+            }
+            .to_json();
+            self.broadcast(index, EncodedFrame::text(&json), Some(conn));
+        }
+        if reference.is_some() {
+            let ack = Event::Ack {
+                id: None,
+                ts: None,
+                reference,
+            }
+            .to_json();
+            self.send(conn, &ack);
+        }
+        Ok(())
+    }
+
+    /// A disconnect: a leave from every room, and the name is free again.
+    fn remove_conn(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let rooms = c.rooms.clone();
+        for index in rooms {
+            self.part(conn, index, now);
+        }
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(name) = c.name {
+                self.names.remove(&fold(&name));
+            }
+        }
+    }
+
+    fn drop_evicted(&mut self, now: Instant) {
+        while let Some(conn) = self.evicted.pop() {
+            log::info!("connection {conn} dropped as a slow consumer");
+            self.remove_conn(conn, now);
+        }
+    }
+
+    // ----- lookups -----
+
+    fn room_by_name(&self, room_name: &str) -> Result<usize, Rejection> {
+        self.room_index
+            .get(&fold(room_name))
+            .copied()
+            .ok_or_else(|| {
+                Rejection::new(
+                    ErrorCode::NoSuchRoom,
+                    format!("there is no room {room_name}"),
+                )
+            })
+    }
+
+    /// The room, which must exist and have `conn` as a member.
+    fn joined_room(&self, conn: ConnId, room_name: &str) -> Result<usize, Rejection> {
+        let index = self.room_by_name(room_name)?;
+        if self.rooms[index].is_member(conn) {
+            Ok(index)
+        } else {
+            let name = &self.rooms[index].name;
+            Err(Rejection::new(
+                ErrorCode::NotInRoom,
+                format!("you have not joined room {name}"),
+            ))
+        }
+    }
+
+    fn name_of(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn).and_then(|c| c.name.as_deref())
+    }
+
+    fn summaries(&self) -> Vec<RoomSummary<'_>> {
+        self.rooms
+            .iter()
+            .map(|r| RoomSummary {
+                room: &r.name,
+                protected: r.is_protected(),
+                member_count: r.member_count(),
+            })
+            .collect()
+    }
+
+    fn next_message_stamp(&mut self) -> (u64, u64) {
+        self.last_message_id += 1;
+        (self.last_message_id, now_millis())
+    }
+
+    // ----- delivery -----
+
+    fn reply_error(&mut self, conn: ConnId, rejection: &Rejection, reference: Option<&Ref>) {
+        let json = crate::protocol::error_json(rejection, reference);
+        self.send(conn, &json);
+    }
+
+    fn send(&mut self, conn: ConnId, json: &str) {
+        self.push(conn, EncodedFrame::text(json));
+    }
+
+    fn push(&mut self, conn: ConnId, frame: Arc<EncodedFrame>) {
+        if let Some(c) = self.conns.get(&conn) {
+            if c.outbox.push(frame) == Push::Slow {
+                self.evicted.push(conn);
+            }
+        }
+    }
+
+    /// Queues one shared frame for every member of a room (but `except`).
+    fn broadcast(&mut self, index: usize, frame: Arc<EncodedFrame>, except: Option<ConnId>) {
+        for member in self.rooms[index].members() {
+            if Some(member) == except {
+                continue;
+            }
+            if let Some(c) = self.conns.get(&member) {
+                if c.outbox.push(frame.clone()) == Push::Slow {
+                    self.evicted.push(member);
+                }
+            }
+        }
+    }
+}
+
+fn wrong_password(room: &str) -> Rejection {
+    Rejection::new(
+        ErrorCode::WrongPassword,
+        format!("wrong password for room {room}"),
+    )
+}
+
+/// Remembered messages as raw JSON values to embed in a reply, without re-serialising.
+fn raw_messages<'a>(frames: impl Iterator<Item = &'a Arc<EncodedFrame>>) -> Vec<&'a RawValue> {
+    frames
+        .filter_map(|f| serde_json::from_str::<&RawValue>(f.json()).ok())
+        .collect()
+}
+
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The hub's thread: handles inputs in order, and sends presence when its window closes.
+/// Blocks without a timer when nothing is pending, so an idle server uses no CPU.
+pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
+    loop {
+        let timer = match hub.next_deadline() {
+            Some(due) => crossbeam_channel::at(due),
+            None => crossbeam_channel::never(),
+        };
+        crossbeam_channel::select! {
+            recv(inputs) -> input => match input {
+                Ok(HubInput::Shutdown) | Err(_) => {
+                    hub.shutdown();
+                    return;
+                }
+                Ok(input) => hub.handle(input, Instant::now()),
+            },
+            recv(timer) -> _ => hub.flush_due(Instant::now()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,418 @@
+//! The hub's decisions, driven directly: no threads, no sockets, a hand-moved clock.
+
+use super::*;
+use crate::outbox::{self, Inbox, Outbound};
+use crate::password;
+use crate::protocol::parse_request;
+use serde_json::{json, Value};
+
+const WINDOW: Duration = Duration::from_millis(50);
+
+struct Harness {
+    hub: Hub,
+    verify_rx: Receiver<VerifyJob>,
+    inboxes: HashMap<ConnId, Inbox>,
+    now: Instant,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let (verify_tx, verify_rx) = password::verifier_queue();
+        Harness {
+            hub: Hub::new(WINDOW, verify_tx),
+            verify_rx,
+            inboxes: HashMap::new(),
+            now: Instant::now(),
+        }
+    }
+
+    fn connect_with_queue(&mut self, conn: ConnId, capacity: usize) {
+        let (outbox, inbox) = outbox::channel(capacity);
+        self.inboxes.insert(conn, inbox);
+        self.hub
+            .handle(HubInput::Connect { conn, outbox }, self.now);
+    }
+
+    /// Connects and says hello; the welcome is consumed.
+    fn user(&mut self, conn: ConnId, name: &str) {
+        self.connect_with_queue(conn, 10_000);
+        self.send(conn, json!({"type": "hello", "name": name}));
+        assert_eq!(self.next(conn)["type"], "welcome");
+    }
+
+    fn send(&mut self, conn: ConnId, command: Value) {
+        let request = parse_request(&command.to_string()).expect("well-formed frame");
+        let secret = match &request.command {
+            Ok(Command::Create { password, .. }) if !password.is_empty() => {
+                Some(Secret::hash(password))
+            }
+            _ => None,
+        };
+        self.hub.handle(
+            HubInput::Request {
+                conn,
+                request,
+                secret,
+            },
+            self.now,
+        );
+    }
+
+    /// Runs the password checks the hub asked for, as the verifier thread would.
+    fn verify_all(&mut self) {
+        while let Ok(job) = self.verify_rx.try_recv() {
+            let ok = password::verify(&job.phc, &job.password);
+            self.hub
+                .handle(HubInput::Verified(Verified { job, ok }), self.now);
+        }
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.hub.flush_due(self.now);
+    }
+
+    fn frames(&mut self, conn: ConnId) -> Vec<Value> {
+        let inbox = &self.inboxes[&conn];
+        let mut out = Vec::new();
+        while let Ok(item) = inbox.rx.try_recv() {
+            out.push(match item {
+                Outbound::Frame(frame) => serde_json::from_str(frame.json()).unwrap(),
+                Outbound::Close(code, reason) => json!({"close": code, "reason": reason}),
+                Outbound::Pong(_) => json!({"pong": true}),
+            });
+        }
+        out
+    }
+
+    fn next(&mut self, conn: ConnId) -> Value {
+        let mut frames = self.frames(conn);
+        assert_eq!(frames.len(), 1, "expected one frame, got {frames:?}");
+        frames.remove(0)
+    }
+
+    fn error_code(&mut self, conn: ConnId) -> String {
+        let frame = self.next(conn);
+        assert_eq!(frame["type"], "error", "{frame}");
+        frame["code"].as_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn identification_comes_first() {
+    let mut h = Harness::new();
+    h.connect_with_queue(1, 100);
+    h.send(1, json!({"type": "list", "ref": 1}));
+    assert_eq!(
+        h.next(1),
+        json!({"type": "error", "code": "not_identified", "message": "say hello with your name first", "ref": 1})
+    );
+    h.send(1, json!({"type": "nonsense"}));
+    assert_eq!(h.error_code(1), "not_identified");
+    h.send(1, json!({"type": "hello", "name": "  Ana  ", "ref": "a"}));
+    assert_eq!(
+        h.next(1),
+        json!({"type": "welcome", "name": "Ana", "rooms": [], "ref": "a"})
+    );
+    h.send(1, json!({"type": "hello", "name": 5}));
+    assert_eq!(h.error_code(1), "already_identified");
+    h.send(1, json!({"type": "nonsense"}));
+    assert_eq!(h.error_code(1), "unknown_type");
+}
+
+#[test]
+fn names_are_unique_ignoring_case_and_free_again_after_disconnect() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.connect_with_queue(2, 100);
+    h.send(2, json!({"type": "hello", "name": "ANA"}));
+    assert_eq!(h.error_code(2), "name_taken");
+    h.hub.handle(HubInput::Disconnect { conn: 1 }, h.now);
+    h.send(2, json!({"type": "hello", "name": "ANA"}));
+    assert_eq!(h.next(2)["name"], "ANA");
+}
+
+#[test]
+fn protected_rooms_check_passwords_off_the_hub() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    h.user(3, "Caio");
+    h.send(
+        1,
+        json!({"type": "create", "room": "jogos", "password": "123"}),
+    );
+    assert_eq!(
+        h.next(1),
+        json!({"type": "created", "room": "jogos", "protected": true})
+    );
+    assert_eq!(
+        h.next(2),
+        json!({"type": "room_added", "room": "jogos", "protected": true})
+    );
+    h.frames(3);
+
+    // The creator's password is known: no argon2 work on join.
+    h.send(
+        1,
+        json!({"type": "join", "room": "JOGOS", "password": "123"}),
+    );
+    assert_eq!(h.next(1)["type"], "joined");
+    assert!(h.verify_rx.is_empty());
+
+    h.send(
+        3,
+        json!({"type": "join", "room": "jogos", "password": "321", "ref": 9}),
+    );
+    assert!(h.frames(3).is_empty(), "the answer waits for the verifier");
+    h.verify_all();
+    assert_eq!(h.next(3)["code"], "wrong_password");
+    h.send(3, json!({"type": "join", "room": "jogos"}));
+    assert_eq!(h.error_code(3), "wrong_password");
+
+    h.send(
+        2,
+        json!({"type": "join", "room": "jogos", "password": "123", "ref": 4}),
+    );
+    h.verify_all();
+    let joined = h.next(2);
+    assert_eq!(joined["members"], json!(["Ana", "Beto"]));
+    assert_eq!(joined["ref"], 4);
+    h.advance(WINDOW);
+    let presence = json!({"type": "presence", "room": "jogos", "joined": ["Ana", "Beto"], "left": [], "member_count": 2});
+    assert_eq!(h.next(1), presence);
+    assert_eq!(h.next(2), presence);
+    assert!(
+        h.frames(3).is_empty(),
+        "nothing of the room reaches a non-member"
+    );
+}
+
+#[test]
+fn presence_is_batched_per_window_and_flushed_before_messages() {
+    let mut h = Harness::new();
+    for (conn, name) in [(1, "Ana"), (2, "Beto"), (3, "Caio")] {
+        h.user(conn, name);
+    }
+    h.send(1, json!({"type": "create", "room": "sala"}));
+    h.frames(1);
+    h.frames(2);
+    h.frames(3);
+    h.send(1, json!({"type": "join", "room": "sala"}));
+    h.advance(WINDOW);
+    h.frames(1);
+
+    h.send(2, json!({"type": "join", "room": "sala"}));
+    h.send(3, json!({"type": "join", "room": "sala"}));
+    h.send(3, json!({"type": "leave", "room": "sala"}));
+    assert_eq!(h.frames(1), Vec::<Value>::new(), "gathered, not sent yet");
+    h.send(
+        2,
+        json!({"type": "text", "room": "sala", "text": " oi \n tudo bem? "}),
+    );
+    let ana = h.frames(1);
+    assert_eq!(
+        ana[0],
+        json!({"type": "presence", "room": "sala", "joined": ["Beto"], "left": ["Caio"], "member_count": 2})
+    );
+    assert_eq!(ana[1]["type"], "message");
+    assert_eq!(ana[1]["text"], "oi \n tudo bem?");
+    let caio = h.frames(3);
+    assert_eq!(
+        caio.iter()
+            .map(|f| f["type"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["joined", "left"]
+    );
+    h.advance(WINDOW * 3);
+    assert!(
+        h.frames(1).is_empty(),
+        "an early flush leaves nothing behind"
+    );
+}
+
+#[test]
+fn joined_lists_at_most_100_members_and_who_lists_all() {
+    let mut h = Harness::new();
+    h.user(1000, "dono");
+    h.send(1000, json!({"type": "create", "room": "grande"}));
+    for conn in 0..105 {
+        h.user(conn, &format!("u{conn}"));
+        h.send(conn, json!({"type": "join", "room": "grande"}));
+    }
+    let joined = h
+        .frames(104)
+        .into_iter()
+        .find(|f| f["type"] == "joined")
+        .unwrap();
+    assert_eq!(joined["member_count"], 105);
+    assert_eq!(joined["members"].as_array().unwrap().len(), 100);
+    assert_eq!(joined["members"][0], "u0");
+    h.advance(WINDOW);
+    let presences: Vec<Value> = h
+        .frames(0)
+        .into_iter()
+        .filter(|f| f["type"] == "presence")
+        .collect();
+    assert_eq!(presences.len(), 1, "one presence for the whole crowd");
+    assert_eq!(presences[0]["joined"].as_array().unwrap().len(), 105);
+    h.frames(7);
+    h.send(7, json!({"type": "who", "room": "grande"}));
+    let members = h.next(7);
+    assert_eq!(members["members"].as_array().unwrap().len(), 105);
+    assert_eq!(members["members"][104], "u104");
+}
+
+#[test]
+fn history_pages_backwards_through_remembered_messages() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.send(1, json!({"type": "create", "room": "r"}));
+    h.send(1, json!({"type": "join", "room": "r"}));
+    for i in 0..60 {
+        h.send(
+            1,
+            json!({"type": "text", "room": "r", "text": format!("m{i}"), "ref": i}),
+        );
+    }
+    let frames = h.frames(1);
+    let acks: Vec<&Value> = frames.iter().filter(|f| f["type"] == "ack").collect();
+    assert_eq!(acks.len(), 60);
+    let first_id = acks[0]["id"].as_u64().unwrap();
+    assert!(acks
+        .windows(2)
+        .all(|w| w[0]["id"].as_u64() < w[1]["id"].as_u64()));
+
+    h.send(1, json!({"type": "history", "room": "r", "limit": 5}));
+    let page = h.next(1);
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["m55", "m56", "m57", "m58", "m59"]);
+    h.send(
+        1,
+        json!({"type": "history", "room": "r", "before": first_id + 3}),
+    );
+    let page = h.next(1);
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["m0", "m1", "m2"]);
+
+    h.send(1, json!({"type": "join", "room": "r"}));
+    let joined = h.next(1);
+    assert_eq!(joined["history"].as_array().unwrap().len(), 50);
+    assert_eq!(joined["history"][49]["text"], "m59");
+}
+
+#[test]
+fn typing_is_throttled_per_user_and_room() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    h.send(1, json!({"type": "create", "room": "r"}));
+    h.send(1, json!({"type": "join", "room": "r"}));
+    h.send(2, json!({"type": "join", "room": "r"}));
+    h.advance(WINDOW);
+    h.frames(1);
+    h.frames(2);
+    h.send(1, json!({"type": "typing", "room": "r"}));
+    h.send(1, json!({"type": "typing", "room": "r", "ref": 3}));
+    assert_eq!(
+        h.next(1),
+        json!({"type": "ack", "ref": 3}),
+        "a throttled typing still gets its ack"
+    );
+    assert_eq!(
+        h.next(2),
+        json!({"type": "typing", "room": "r", "user": "Ana"})
+    );
+    h.advance(TYPING_INTERVAL);
+    h.send(1, json!({"type": "typing", "room": "r"}));
+    assert_eq!(h.next(2)["type"], "typing");
+}
+
+#[test]
+fn dms_reach_sender_and_recipient_with_one_id() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    h.send(
+        1,
+        json!({"type": "dm", "to": "beto", "text": "oi", "ref": 1}),
+    );
+    let mine = h.next(1);
+    let theirs = h.next(2);
+    assert_eq!(mine["to"], "Beto");
+    assert_eq!(mine["ref"], 1);
+    assert!(theirs.get("ref").is_none());
+    assert_eq!(mine["id"], theirs["id"]);
+    h.send(1, json!({"type": "dm", "to": "Zeca", "text": "oi"}));
+    assert_eq!(h.error_code(1), "no_such_user");
+}
+
+#[test]
+fn state_errors_name_the_room_problem() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.send(1, json!({"type": "leave", "room": "nada"}));
+    assert_eq!(h.error_code(1), "no_such_room");
+    h.send(1, json!({"type": "create", "room": "Sala"}));
+    h.frames(1);
+    h.send(1, json!({"type": "create", "room": "SALA"}));
+    assert_eq!(h.error_code(1), "room_exists");
+    for command in ["leave", "who", "history", "typing"] {
+        h.send(1, json!({"type": command, "room": "sala"}));
+        assert_eq!(h.error_code(1), "not_in_room", "{command}");
+    }
+    h.send(1, json!({"type": "text", "room": "sala", "text": "x"}));
+    assert_eq!(h.error_code(1), "not_in_room");
+}
+
+#[test]
+fn a_full_queue_drops_the_member_and_tells_the_room() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.connect_with_queue(2, 4);
+    h.send(2, json!({"type": "hello", "name": "Lento"}));
+    h.send(1, json!({"type": "create", "room": "r"}));
+    h.send(1, json!({"type": "join", "room": "r"}));
+    h.send(2, json!({"type": "join", "room": "r"}));
+    h.advance(WINDOW);
+    h.frames(1);
+    for i in 0..10 {
+        h.send(
+            1,
+            json!({"type": "text", "room": "r", "text": format!("m{i}")}),
+        );
+    }
+    h.advance(WINDOW);
+    let ana = h.frames(1);
+    assert_eq!(ana.iter().filter(|f| f["type"] == "message").count(), 10);
+    let presence = ana
+        .iter()
+        .find(|f| f["type"] == "presence")
+        .expect("a presence for the slow member");
+    assert_eq!(presence["left"], json!(["Lento"]));
+    assert!(h.inboxes[&2].is_slow());
+    h.send(1, json!({"type": "dm", "to": "Lento", "text": "x"}));
+    assert_eq!(
+        h.error_code(1),
+        "no_such_user",
+        "a slow consumer is gone for everyone"
+    );
+}
+
+#[test]
+fn shutdown_closes_every_connection_as_going_away() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.hub.handle(HubInput::Shutdown, h.now);
+    assert_eq!(h.next(1)["close"], close_code::GOING_AWAY);
+}

@@ -1,0 +1,138 @@
+//! papo: a real-time web chat with rooms in one binary. `start` runs a server on a
+//! `Config` and returns a handle to stop it; the binary and the tests both use it.
+//!
+//! A message's path: `listener` accepts and routes the connection, `ws` reads a frame and
+//! `protocol` parses it into a command, the `hub` decides and queues encoded frames on
+//! each recipient's `outbox`, and each recipient's writer thread in `ws` sends them.
+
+pub mod config;
+mod head;
+mod http;
+pub mod hub;
+mod listener;
+pub mod outbox;
+pub mod password;
+pub mod protocol;
+mod ratelimit;
+pub mod room;
+mod threads;
+mod upgrade;
+mod ws;
+
+pub use config::Config;
+
+use hub::{Hub, HubInput};
+use listener::Shared;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use threads::ThreadCount;
+
+/// Commands waiting for the hub; a full queue makes readers wait, which slows senders.
+const HUB_QUEUE: usize = 65_536;
+/// How long shutdown lets connections close politely before cutting them.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept_thread: Option<JoinHandle<()>>,
+    hub_thread: Option<JoinHandle<()>>,
+    verifier_thread: Option<JoinHandle<()>>,
+}
+
+/// Binds the port and starts serving on it.
+pub fn start(config: Config) -> io::Result<Server> {
+    let listener = TcpListener::bind((config.host.as_str(), config.port))?;
+    let local_addr = listener.local_addr()?;
+    let http = http::HttpServer::start()?;
+
+    let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
+    let (verify_tx, verify_rx) = password::verifier_queue();
+    let hub = Hub::new(config.presence_window, verify_tx);
+    let hub_thread = std::thread::Builder::new()
+        .name("papo-hub".into())
+        .spawn(move || hub::run(hub, hub_rx))?;
+    let verified_tx = hub_tx.clone();
+    let verifier_thread = std::thread::Builder::new()
+        .name("papo-verifier".into())
+        .spawn(move || {
+            password::run_verifier(verify_rx, |verified| {
+                let _ = verified_tx.send(HubInput::Verified(verified));
+            })
+        })?;
+
+    let shared = Arc::new(Shared::new(config, hub_tx, ThreadCount::default(), http));
+    let accepting = shared.clone();
+    let accept_thread = std::thread::Builder::new()
+        .name("papo-accept".into())
+        .spawn(move || listener::accept_loop(listener, accepting))?;
+    log::info!("papo listening on {local_addr}");
+    Ok(Server {
+        local_addr,
+        shared,
+        accept_thread: Some(accept_thread),
+        hub_thread: Some(hub_thread),
+        verifier_thread: Some(verifier_thread),
+    })
+}
+
+impl Server {
+    /// The address the server listens on (its real port when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, closes every connection (with close code 1001), and joins every
+    /// thread the server started.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(accept_thread) = self.accept_thread.take() else {
+            return;
+        };
+        self.shared.stop_accepting();
+        // accept() has no timeout: a connection of our own wakes it to see the flag.
+        let mut wake = self.local_addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        let _ = accept_thread.join();
+
+        // The hub queues a close frame for every connection and ends; the verifier ends
+        // when the hub drops its queue.
+        let _ = self.shared.hub.send(HubInput::Shutdown);
+        if let Some(t) = self.hub_thread.take() {
+            let _ = t.join();
+        }
+        if let Some(t) = self.verifier_thread.take() {
+            let _ = t.join();
+        }
+        if !self.shared.threads.wait(CLOSE_GRACE) {
+            self.shared.close_all_sockets();
+            if !self.shared.threads.wait(Duration::from_secs(10)) {
+                log::warn!(
+                    "{} connection threads still running after shutdown",
+                    self.shared.threads.live()
+                );
+            }
+        }
+        log::info!("papo on {} stopped", self.local_addr);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,219 @@
+//! A connection's outgoing queue: frames encoded once and shared, the bounded channel the
+//! writer thread drains, and the slow-consumer rule for when that channel fills up.
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A server→client WebSocket text frame, encoded once (header and JSON payload in one
+/// buffer) so a broadcast to a thousand members costs a thousand `Arc` clones, not a
+/// thousand serialisations. Server frames are unmasked, so the bytes are the same for
+/// every recipient.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    wire: Vec<u8>,
+    payload_start: usize,
+}
+
+impl EncodedFrame {
+    /// Encodes `json` as one final text frame.
+    pub fn text(json: &str) -> Arc<Self> {
+        Arc::new(Self::encode(0x1, json.as_bytes()))
+    }
+
+    /// Encodes a control or data frame with the given opcode (RFC 6455 §5.2).
+    fn encode(opcode: u8, payload: &[u8]) -> Self {
+        let len = payload.len();
+        let mut wire = Vec::with_capacity(len + 10);
+        wire.push(0x80 | opcode); // FIN set: we never fragment.
+        if len < 126 {
+            wire.push(len as u8);
+        } else if len <= u16::MAX as usize {
+            wire.push(126);
+            wire.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            wire.push(127);
+            wire.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        let payload_start = wire.len();
+        wire.extend_from_slice(payload);
+        EncodedFrame {
+            wire,
+            payload_start,
+        }
+    }
+
+    /// The bytes to write to the socket.
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// The JSON text this frame carries.
+    pub fn json(&self) -> &str {
+        // Only `text` builds frames whose payload is read back, and it took a &str.
+        std::str::from_utf8(&self.wire[self.payload_start..]).unwrap_or("")
+    }
+}
+
+/// What the writer thread is asked to write.
+#[derive(Debug)]
+pub enum Outbound {
+    /// An event or reply, possibly shared with other recipients.
+    Frame(Arc<EncodedFrame>),
+    /// A pong answering the client's ping.
+    Pong(Vec<u8>),
+    /// A close frame; the writer writes it last and ends the connection.
+    Close(u16, String),
+}
+
+impl Outbound {
+    pub fn pong(payload: &[u8]) -> Self {
+        Outbound::Pong(EncodedFrame::encode(0xA, payload).wire)
+    }
+
+    pub fn ping_wire() -> Vec<u8> {
+        EncodedFrame::encode(0x9, &[]).wire
+    }
+
+    pub fn close_wire(code: u16, reason: &str) -> Vec<u8> {
+        let mut payload = code.to_be_bytes().to_vec();
+        // A control frame's payload is at most 125 bytes.
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        EncodedFrame::encode(0x8, &payload).wire
+    }
+}
+
+/// Close codes of RFC 6455 that papo sends.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY_VIOLATION: u16 = 1008;
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+}
+
+/// How a push went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    Queued,
+    /// The queue was full: the connection is now marked slow and is being closed.
+    Slow,
+    /// The connection is already gone or closing.
+    Closed,
+}
+
+/// The sending side of a connection's queue; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tx: Sender<Outbound>,
+    slow: Arc<AtomicBool>,
+}
+
+/// The writer's side: the queue, and whether the connection was found too slow.
+pub struct Inbox {
+    pub rx: Receiver<Outbound>,
+    slow: Arc<AtomicBool>,
+}
+
+impl Inbox {
+    pub fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
+    }
+}
+
+/// A queue holding at most `capacity` frames.
+pub fn channel(capacity: usize) -> (Outbox, Inbox) {
+    let (tx, rx) = crossbeam_channel::bounded(capacity);
+    let slow = Arc::new(AtomicBool::new(false));
+    (
+        Outbox {
+            tx,
+            slow: slow.clone(),
+        },
+        Inbox { rx, slow },
+    )
+}
+
+impl Outbox {
+    /// Queues a frame without ever blocking: a full queue marks the connection slow.
+    pub fn push(&self, frame: Arc<EncodedFrame>) -> Push {
+        self.push_outbound(Outbound::Frame(frame))
+    }
+
+    pub fn push_outbound(&self, item: Outbound) -> Push {
+        if self.is_slow() {
+            return Push::Closed;
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => Push::Queued,
+            Err(TrySendError::Full(_)) => {
+                // Only the first overflow reports Slow, so the connection is dropped once.
+                if self.slow.swap(true, Ordering::AcqRel) {
+                    Push::Closed
+                } else {
+                    Push::Slow
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => Push::Closed,
+        }
+    }
+
+    pub fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
+    }
+
+    /// Queues a close frame; the writer ends the connection after it.
+    pub fn close(&self, code: u16, reason: &str) {
+        // A full queue already means the connection is being closed as slow.
+        let _ = self.tx.try_send(Outbound::Close(code, reason.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_their_length_in_the_header() {
+        let small = EncodedFrame::text("{}");
+        assert_eq!(small.wire(), b"\x81\x02{}");
+        assert_eq!(small.json(), "{}");
+        let medium = "x".repeat(300);
+        assert_eq!(
+            &EncodedFrame::text(&medium).wire()[..4],
+            &[0x81, 126, 0x01, 0x2c]
+        );
+        let large = "y".repeat(70_000);
+        let frame = EncodedFrame::text(&large);
+        assert_eq!(frame.wire()[1], 127);
+        assert_eq!(frame.json().len(), 70_000);
+    }
+
+    #[test]
+    fn close_reason_is_cut_to_fit_a_control_frame() {
+        let wire = Outbound::close_wire(1008, &"é".repeat(100));
+        assert!(wire.len() <= 127);
+        assert_eq!(&wire[2..4], &1008u16.to_be_bytes());
+    }
+
+    #[test]
+    fn a_full_queue_marks_the_connection_slow_once() {
+        let (outbox, inbox) = channel(2);
+        let frame = EncodedFrame::text("{}");
+        assert_eq!(outbox.push(frame.clone()), Push::Queued);
+        assert_eq!(outbox.push(frame.clone()), Push::Queued);
+        assert_eq!(outbox.push(frame.clone()), Push::Slow);
+        assert_eq!(outbox.push(frame.clone()), Push::Closed);
+        assert!(inbox.is_slow());
+        drop(inbox);
+        let (outbox, inbox) = channel(2);
+        drop(inbox);
+        assert_eq!(outbox.push(frame), Push::Closed);
+    }
+}

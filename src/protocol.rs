@@ -1,0 +1,633 @@
+//! The wire protocol of PROTOCOL.md: commands parsed from client frames, the events and
+//! replies the server sends, the name and text rules, and the error codes.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::fmt;
+
+pub const MAX_USER_NAME: usize = 32;
+pub const MAX_ROOM_NAME: usize = 48;
+pub const MAX_TEXT: usize = 4000;
+pub const MAX_PASSWORD: usize = 128;
+pub const MAX_REF_CHARS: usize = 64;
+/// Members listed in `joined.members`; `who` lists them all.
+pub const JOINED_MEMBERS_CAP: usize = 100;
+/// Messages in `joined.history`, and the default `history` limit.
+pub const HISTORY_DEFAULT: usize = 50;
+/// The most messages one `history` reply carries.
+pub const HISTORY_MAX: usize = 100;
+/// Integers a `ref` may hold: absolute value below 2^53, so every JavaScript client agrees.
+const REF_INT_BOUND: u64 = 1 << 53;
+
+/// The error codes of PROTOCOL.md, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    UnknownType,
+    NotIdentified,
+    AlreadyIdentified,
+    InvalidName,
+    NameTaken,
+    InvalidRoom,
+    RoomExists,
+    NoSuchRoom,
+    WrongPassword,
+    NotInRoom,
+    InvalidText,
+    NoSuchUser,
+    RateLimited,
+}
+
+/// A command the server refuses: the code clients act on and a message people read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The client's correlation id, echoed on the reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Ref {
+    Int(i64),
+    Str(String),
+}
+
+/// A validated command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Hello {
+        name: String,
+    },
+    Create {
+        room: String,
+        password: String,
+    },
+    Join {
+        room: String,
+        password: String,
+    },
+    Leave {
+        room: String,
+    },
+    Text {
+        room: String,
+        text: String,
+    },
+    List,
+    Who {
+        room: String,
+    },
+    History {
+        room: String,
+        before: Option<u64>,
+        limit: usize,
+    },
+    Dm {
+        to: String,
+        text: String,
+    },
+    Typing {
+        room: String,
+    },
+}
+
+/// A frame that is a JSON object with a string `type` and a valid (or no) `ref`.
+/// Whether it is a valid command is decided here; whether it may run now (identified or
+/// not) is the hub's call, because that check comes first in PROTOCOL.md's order.
+#[derive(Debug)]
+pub struct Request {
+    pub reference: Option<Ref>,
+    pub is_hello: bool,
+    pub command: Result<Command, Rejection>,
+}
+
+/// A frame rejected before it names a command: `bad_request`, with its `ref` when that was
+/// valid (a frame whose `ref` is invalid has none to carry).
+#[derive(Debug)]
+pub struct BadFrame {
+    pub reference: Option<Ref>,
+    pub rejection: Rejection,
+}
+
+/// Parses one text frame. `Err` is the frame-level `bad_request`; `Ok` carries the command
+/// or the error it earns once identification has been checked.
+pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
+    let bad = |reference, message: &str| BadFrame {
+        reference,
+        rejection: Rejection::new(ErrorCode::BadRequest, message),
+    };
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return Err(bad(None, &format!("not valid JSON: {e}"))),
+    };
+    let Value::Object(obj) = value else {
+        return Err(bad(None, "a command is a JSON object"));
+    };
+    let reference = match obj.get("ref") {
+        None => None,
+        Some(r) => match parse_ref(r) {
+            Some(r) => Some(r),
+            None => {
+                return Err(bad(
+                    None,
+                    "ref must be a string of at most 64 characters or an integer below 2^53",
+                ));
+            }
+        },
+    };
+    let kind = match obj.get("type") {
+        Some(Value::String(kind)) => kind.as_str(),
+        _ => return Err(bad(reference, "a command needs a string field \"type\"")),
+    };
+    let is_hello = kind == "hello";
+    let command = parse_command(kind, &obj);
+    Ok(Request {
+        reference,
+        is_hello,
+        command,
+    })
+}
+
+fn parse_ref(value: &Value) -> Option<Ref> {
+    match value {
+        Value::String(s) if s.chars().count() <= MAX_REF_CHARS => Some(Ref::Str(s.clone())),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                (i.unsigned_abs() < REF_INT_BOUND).then_some(Ref::Int(i))
+            } else {
+                None // u64 above i64::MAX, or a float such as 1.0
+            }
+        }
+        _ => None,
+    }
+}
+
+fn parse_command(kind: &str, obj: &Map<String, Value>) -> Result<Command, Rejection> {
+    let f = Fields(obj);
+    // Field types are checked for the whole command before any value rule, so a wrong-typed
+    // field is always `bad_request` whatever else is wrong.
+    let command = match kind {
+        "hello" => {
+            let name = f.string("name")?;
+            Command::Hello {
+                name: user_name(name)?,
+            }
+        }
+        "create" | "join" => {
+            let (room, password) = (f.string("room")?, f.optional_string("password")?);
+            let room = room_name(room)?;
+            let password = password_rule(password.unwrap_or(""))?;
+            if kind == "create" {
+                Command::Create { room, password }
+            } else {
+                Command::Join { room, password }
+            }
+        }
+        "leave" => Command::Leave {
+            room: room_name(f.string("room")?)?,
+        },
+        "text" => {
+            let (room, text) = (f.string("room")?, f.string("text")?);
+            let room = room_name(room)?;
+            Command::Text {
+                room,
+                text: text_rule(text)?,
+            }
+        }
+        "list" => Command::List,
+        "who" => Command::Who {
+            room: room_name(f.string("room")?)?,
+        },
+        "history" => {
+            let room = f.string("room")?;
+            let before = f.optional_u64("before")?;
+            let limit = match f.optional_u64("limit")? {
+                None => HISTORY_DEFAULT,
+                Some(0) => {
+                    return Err(Rejection::new(
+                        ErrorCode::BadRequest,
+                        "limit must be at least 1",
+                    ))
+                }
+                Some(n) => n.min(HISTORY_MAX as u64) as usize,
+            };
+            Command::History {
+                room: room_name(room)?,
+                before,
+                limit,
+            }
+        }
+        "dm" => {
+            let (to, text) = (f.string("to")?, f.string("text")?);
+            let to = user_name(to)?;
+            Command::Dm {
+                to,
+                text: text_rule(text)?,
+            }
+        }
+        "typing" => Command::Typing {
+            room: room_name(f.string("room")?)?,
+        },
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(Rejection::new(
+                ErrorCode::UnknownType,
+                format!("unknown command type '{shown}'"),
+            ));
+        }
+    };
+    Ok(command)
+}
+
+/// Typed access to a command's fields; absent or `null` optional fields read as `None`.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn string(&self, key: &str) -> Result<&'a str, Rejection> {
+        match self.0.get(key) {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(wrong_type(key, "a string")),
+            None => Err(Rejection::new(
+                ErrorCode::BadRequest,
+                format!("missing field \"{key}\""),
+            )),
+        }
+    }
+
+    fn optional_string(&self, key: &str) -> Result<Option<&'a str>, Rejection> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(wrong_type(key, "a string")),
+        }
+    }
+
+    fn optional_u64(&self, key: &str) -> Result<Option<u64>, Rejection> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) => Ok(Some(v)),
+                None if n.as_i64().is_some() => Err(Rejection::new(
+                    ErrorCode::BadRequest,
+                    format!("\"{key}\" must be a positive integer"),
+                )),
+                None => Err(wrong_type(key, "an integer")),
+            },
+            Some(_) => Err(wrong_type(key, "an integer")),
+        }
+    }
+}
+
+fn wrong_type(key: &str, expected: &str) -> Rejection {
+    Rejection::new(
+        ErrorCode::BadRequest,
+        format!("\"{key}\" must be {expected}"),
+    )
+}
+
+/// Surrounding Unicode White_Space removed, as PROTOCOL.md trims names and text.
+fn trim(s: &str) -> &str {
+    s.trim_matches(char::is_whitespace)
+}
+
+fn name_rule(raw: &str, max: usize) -> Option<String> {
+    let name = trim(raw);
+    let len = name.chars().count();
+    if len == 0 || len > max || name.chars().any(char::is_control) {
+        None
+    } else {
+        Some(name.to_string())
+    }
+}
+
+/// A user name: trimmed, 1 to 32 code points, no control characters.
+pub fn user_name(raw: &str) -> Result<String, Rejection> {
+    name_rule(raw, MAX_USER_NAME).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::InvalidName,
+            "a name is 1 to 32 characters, without control characters",
+        )
+    })
+}
+
+/// A room name: trimmed, 1 to 48 code points, no control characters.
+pub fn room_name(raw: &str) -> Result<String, Rejection> {
+    name_rule(raw, MAX_ROOM_NAME).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::InvalidRoom,
+            "a room name is 1 to 48 characters, without control characters",
+        )
+    })
+}
+
+/// Message text: trimmed, then 1 to 4000 code points; inner newlines kept.
+pub fn text_rule(raw: &str) -> Result<String, Rejection> {
+    let text = trim(raw);
+    let len = text.chars().count();
+    if len == 0 {
+        Err(Rejection::new(ErrorCode::InvalidText, "the text is empty"))
+    } else if len > MAX_TEXT {
+        Err(Rejection::new(
+            ErrorCode::InvalidText,
+            format!("the text is longer than {MAX_TEXT} characters"),
+        ))
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+fn password_rule(raw: &str) -> Result<String, Rejection> {
+    if raw.chars().count() > MAX_PASSWORD {
+        Err(Rejection::new(
+            ErrorCode::InvalidText,
+            format!("a password is at most {MAX_PASSWORD} characters"),
+        ))
+    } else {
+        Ok(raw.to_string())
+    }
+}
+
+/// The key two names share when they differ only in case.
+pub fn fold(name: &str) -> String {
+    name.to_lowercase()
+}
+
+// ----- What the server sends. Field order follows PROTOCOL.md. -----
+
+#[derive(Serialize)]
+pub struct RoomSummary<'a> {
+    pub room: &'a str,
+    pub protected: bool,
+    pub member_count: usize,
+}
+
+/// Every frame the server sends, serialised once and shared between recipients.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event<'a> {
+    Welcome {
+        name: &'a str,
+        rooms: Vec<RoomSummary<'a>>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Created {
+        room: &'a str,
+        protected: bool,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Joined {
+        room: &'a str,
+        protected: bool,
+        member_count: usize,
+        members: Vec<&'a str>,
+        history: Vec<&'a RawValue>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Left {
+        room: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Ack {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ts: Option<u64>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Rooms {
+        rooms: Vec<RoomSummary<'a>>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Members {
+        room: &'a str,
+        member_count: usize,
+        members: Vec<&'a str>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    History {
+        room: &'a str,
+        messages: Vec<&'a RawValue>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Message {
+        room: &'a str,
+        id: u64,
+        from: &'a str,
+        text: &'a str,
+        ts: u64,
+    },
+    Dm {
+        id: u64,
+        from: &'a str,
+        to: &'a str,
+        text: &'a str,
+        ts: u64,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Presence {
+        room: &'a str,
+        joined: Vec<&'a str>,
+        left: Vec<&'a str>,
+        member_count: usize,
+    },
+    RoomAdded {
+        room: &'a str,
+        protected: bool,
+    },
+    Typing {
+        room: &'a str,
+        user: &'a str,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+}
+
+impl Event<'_> {
+    /// The JSON text of this event.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys, no
+        // failing Serialize impls.
+        serde_json::to_string(self).expect("events always serialise")
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(json.trim_matches('"'))
+    }
+}
+
+/// The `error` reply for a rejection.
+pub fn error_json(rejection: &Rejection, reference: Option<&Ref>) -> String {
+    Event::Error {
+        code: rejection.code,
+        message: &rejection.message,
+        reference,
+    }
+    .to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(text: &str) -> Result<Command, Rejection> {
+        parse_request(text).expect("frame-level ok").command
+    }
+
+    fn code(text: &str) -> ErrorCode {
+        match parse_request(text) {
+            Err(bad) => bad.rejection.code,
+            Ok(r) => r.command.expect_err("expected an error").code,
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded_in_code_points() {
+        assert_eq!(user_name("\u{3000} Ana \n").unwrap(), "Ana");
+        assert_eq!(user_name(&"😀".repeat(32)).unwrap().chars().count(), 32);
+        assert!(user_name(&"😀".repeat(33)).is_err());
+        assert!(user_name("   ").is_err());
+        assert!(user_name("a\u{7}b").is_err());
+        assert!(room_name(&"x".repeat(48)).is_ok());
+        assert_eq!(
+            room_name(&"x".repeat(49)).unwrap_err().code,
+            ErrorCode::InvalidRoom
+        );
+    }
+
+    #[test]
+    fn refs_follow_the_rules() {
+        let ok = |r: &str| parse_request(&format!(r#"{{"type":"list","ref":{r}}}"#)).is_ok();
+        assert!(ok("7") && ok("-9007199254740991") && ok("\"abc\""));
+        assert!(ok(&format!("\"{}\"", "é".repeat(64))));
+        assert!(!ok(&format!("\"{}\"", "é".repeat(65))));
+        assert!(!ok("9007199254740992") && !ok("1.0") && !ok("null") && !ok("[1]") && !ok("true"));
+    }
+
+    #[test]
+    fn frame_level_errors_are_bad_request() {
+        for text in [
+            "",
+            "nope",
+            "[]",
+            "\"hello\"",
+            "3",
+            "{}",
+            r#"{"type":5}"#,
+            r#"{"type":"list""#,
+        ] {
+            assert_eq!(code(text), ErrorCode::BadRequest, "{text}");
+        }
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert_eq!(code(&deep), ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn field_types_come_before_value_rules() {
+        assert_eq!(
+            code(r#"{"type":"text","room":"","text":5}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code(r#"{"type":"text","room":"","text":"hi"}"#),
+            ErrorCode::InvalidRoom
+        );
+        assert_eq!(
+            code(r#"{"type":"text","room":"r","text":"  "}"#),
+            ErrorCode::InvalidText
+        );
+        assert_eq!(
+            code(r#"{"type":"dm","to":"","text":"hi"}"#),
+            ErrorCode::InvalidName
+        );
+        assert_eq!(
+            code(r#"{"type":"history","room":"r","limit":0}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code(r#"{"type":"history","room":"r","limit":1.5}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code(r#"{"type":"create","room":"r","password":7}"#),
+            ErrorCode::BadRequest
+        );
+        let long = "p".repeat(129);
+        assert_eq!(
+            code(&format!(
+                r#"{{"type":"join","room":"r","password":"{long}"}}"#
+            )),
+            ErrorCode::InvalidText
+        );
+        assert_eq!(code(r#"{"type":"fly"}"#), ErrorCode::UnknownType);
+    }
+
+    #[test]
+    fn history_limit_defaults_and_caps() {
+        assert_eq!(
+            command(r#"{"type":"history","room":"r"}"#).unwrap(),
+            Command::History {
+                room: "r".into(),
+                before: None,
+                limit: 50
+            }
+        );
+        assert_eq!(
+            command(r#"{"type":"history","room":"r","before":9,"limit":1000}"#).unwrap(),
+            Command::History {
+                room: "r".into(),
+                before: Some(9),
+                limit: 100
+            }
+        );
+    }
+
+    #[test]
+    fn events_serialise_in_protocol_shape() {
+        let r = Ref::Int(7);
+        let json = Event::Ack {
+            id: None,
+            ts: None,
+            reference: Some(&r),
+        }
+        .to_json();
+        assert_eq!(json, r#"{"type":"ack","ref":7}"#);
+        let json = Event::Error {
+            code: ErrorCode::WrongPassword,
+            message: "m",
+            reference: None,
+        }
+        .to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"error","code":"wrong_password","message":"m"}"#
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! One room's state as the hub keeps it: members in join order, presence changes waiting
+//! to be sent, and a ring of its newest messages.
+
+use crate::outbox::EncodedFrame;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A connection's number for as long as it lives.
+pub type ConnId = u64;
+
+/// Messages each room keeps in memory for `joined.history`.
+pub const RECENT_CAPACITY: usize = crate::protocol::HISTORY_MAX;
+
+/// Who may enter a room.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Public,
+    /// Protected by a password; the hub holds what it needs to check one.
+    Protected(crate::password::Secret),
+}
+
+pub struct Room {
+    /// The name as its creator spelled it.
+    pub name: Arc<str>,
+    pub access: Access,
+    /// Members by join order (a counter), so `who` and `joined.members` list them in it.
+    by_order: BTreeMap<u64, ConnId>,
+    members: HashMap<ConnId, Member>,
+    next_order: u64,
+    /// Membership changes not sent yet: (name, joined?) in the order they happened.
+    pending: Vec<(Arc<str>, bool)>,
+    /// When the pending changes must go out at the latest.
+    pub presence_due: Option<Instant>,
+    /// The newest messages, oldest first: (id, encoded `message` frame).
+    recent: VecDeque<(u64, Arc<EncodedFrame>)>,
+}
+
+struct Member {
+    order: u64,
+    /// When this member's last `typing` was passed on (the 2 s throttle).
+    last_typing: Option<Instant>,
+}
+
+impl Room {
+    pub fn new(name: Arc<str>, access: Access) -> Self {
+        Room {
+            name,
+            access,
+            by_order: BTreeMap::new(),
+            members: HashMap::new(),
+            next_order: 0,
+            pending: Vec::new(),
+            presence_due: None,
+            recent: VecDeque::new(),
+        }
+    }
+
+    pub fn is_protected(&self) -> bool {
+        matches!(self.access, Access::Protected(_))
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_member(&self, conn: ConnId) -> bool {
+        self.members.contains_key(&conn)
+    }
+
+    /// Members in join order.
+    pub fn members(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.by_order.values().copied()
+    }
+
+    /// Adds a member; false if it already was one.
+    pub fn add(&mut self, conn: ConnId) -> bool {
+        if self.members.contains_key(&conn) {
+            return false;
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        self.by_order.insert(order, conn);
+        self.members.insert(
+            conn,
+            Member {
+                order,
+                last_typing: None,
+            },
+        );
+        true
+    }
+
+    /// Removes a member; false if it was not one.
+    pub fn remove(&mut self, conn: ConnId) -> bool {
+        match self.members.remove(&conn) {
+            Some(member) => {
+                self.by_order.remove(&member.order);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a join or leave to announce; true if the room had nothing pending before.
+    pub fn note_presence(&mut self, name: Arc<str>, joined: bool) -> bool {
+        self.pending.push((name, joined));
+        self.pending.len() == 1
+    }
+
+    pub fn has_pending_presence(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Takes the pending changes as (joined, left), each user once, in the list its last
+    /// change puts it in.
+    pub fn take_presence(&mut self) -> (Vec<Arc<str>>, Vec<Arc<str>>) {
+        self.presence_due = None;
+        let pending = std::mem::take(&mut self.pending);
+        let mut last: HashMap<String, usize> = HashMap::with_capacity(pending.len());
+        for (i, (name, _)) in pending.iter().enumerate() {
+            last.insert(crate::protocol::fold(name), i);
+        }
+        let (mut joined, mut left) = (Vec::new(), Vec::new());
+        for (i, (name, did_join)) in pending.into_iter().enumerate() {
+            if last.get(&crate::protocol::fold(&name)) == Some(&i) {
+                if did_join {
+                    joined.push(name);
+                } else {
+                    left.push(name);
+                }
+            }
+        }
+        (joined, left)
+    }
+
+    /// Whether a `typing` from this member may be passed on now, and if so records it.
+    pub fn typing_allowed(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        every: std::time::Duration,
+    ) -> bool {
+        let Some(member) = self.members.get_mut(&conn) else {
+            return false;
+        };
+        match member.last_typing {
+            Some(last) if now.duration_since(last) < every => false,
+            _ => {
+                member.last_typing = Some(now);
+                true
+            }
+        }
+    }
+
+    pub fn remember(&mut self, id: u64, message: Arc<EncodedFrame>) {
+        if self.recent.len() == RECENT_CAPACITY {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((id, message));
+    }
+
+    /// The newest `limit` remembered messages with an id below `before`, oldest first.
+    pub fn newest(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> impl Iterator<Item = &Arc<EncodedFrame>> {
+        let older = match before {
+            Some(before) => self.recent.partition_point(|(id, _)| *id < before),
+            None => self.recent.len(),
+        };
+        self.recent
+            .range(older.saturating_sub(limit)..older)
+            .map(|(_, frame)| frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_keep_join_order_across_leaves() {
+        let mut room = Room::new("r".into(), Access::Public);
+        for c in [5, 3, 9] {
+            assert!(room.add(c));
+        }
+        assert!(!room.add(3));
+        assert!(room.remove(3));
+        assert!(room.add(3));
+        assert_eq!(room.members().collect::<Vec<_>>(), vec![5, 9, 3]);
+        assert_eq!(room.member_count(), 3);
+    }
+
+    #[test]
+    fn presence_keeps_each_users_last_change() {
+        let mut room = Room::new("r".into(), Access::Public);
+        assert!(room.note_presence("Ana".into(), true));
+        assert!(!room.note_presence("Beto".into(), true));
+        room.note_presence("ana".into(), false);
+        room.note_presence("Caio".into(), false);
+        room.note_presence("Caio".into(), true);
+        let (joined, left) = room.take_presence();
+        assert_eq!(joined, vec![Arc::from("Beto"), Arc::from("Caio")]);
+        assert_eq!(left, vec![Arc::from("ana")]);
+        assert!(!room.has_pending_presence());
+    }
+}
