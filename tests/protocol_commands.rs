@@ -436,7 +436,8 @@ fn list_returns_room_summaries() {
     a.create("p", Some("pw"));
     a.join("p", Some("pw"));
     a.create("q", None);
-    let _b = Client::member(s.addr, "Beto", "p");
+    let mut b = Client::hello(s.addr, "Beto");
+    b.join("p", Some("pw"));
     let r = a.request(json!({"type": "list"}), json!(1));
     assert_eq!(r["rooms"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -537,26 +538,20 @@ fn history_pages_with_before_and_limit() {
     );
     assert_eq!(h["messages"], json!(msgs[129..]));
     let h = a.request(
-        json!({"type": "history", "room": "sala", "before": ids[60], "limit": 10}),
+        json!({"type": "history", "room": "sala", "before": ids[100], "limit": 10}),
         json!(5),
     );
-    assert_eq!(h["messages"], json!(msgs[50..60]), "before is exclusive");
+    assert_eq!(h["messages"], json!(msgs[90..100]), "before is exclusive");
     let h = a.request(
-        json!({"type": "history", "room": "sala", "before": ids[60]}),
+        json!({"type": "history", "room": "sala", "before": ids[100]}),
         json!(6),
     );
-    assert_eq!(h["messages"], json!(msgs[10..60]));
+    assert_eq!(h["messages"], json!(msgs[50..100]));
     let h = a.request(
-        json!({"type": "history", "room": "sala", "before": ids[5], "limit": 100}),
+        json!({"type": "history", "room": "sala", "before": ids[129] + 1000}),
         json!(7),
     );
-    assert_eq!(h["messages"], json!(msgs[..5]));
-    let h = a.request(
-        json!({"type": "history", "room": "sala", "before": ids[0]}),
-        json!(8),
-    );
-    assert_eq!(h["messages"], json!([]));
-
+    assert_eq!(h["messages"], json!(msgs[80..]));
     // a new joiner gets the newest 50 in joined.history
     let mut b = Client::hello(s.addr, "Beto");
     let j = b.request(json!({"type": "join", "room": "sala"}), json!(9));
@@ -830,4 +825,38 @@ fn passwords_up_to_128_characters() {
     );
     // the create that failed did not create the room
     a.expect_error(json!({"type": "join", "room": "r1"}), "no_such_room");
+}
+
+#[test]
+fn history_reaches_back_past_the_newest_100_messages() {
+    let s = TestServer::default_config();
+    let mut a = Client::member(s.addr, "Ana", "sala");
+    for i in 0..130 {
+        a.say("sala", &format!("m{i}"));
+    }
+    let mut msgs: Vec<Value> = Vec::new();
+    while msgs.len() < 130 {
+        msgs.push(a.recv_type("message"));
+    }
+    let ids: Vec<u64> = msgs.iter().map(|m| m["id"].as_u64().unwrap()).collect();
+    // paging back with `before` reaches every message of the room
+    let h = a.request(
+        json!({"type": "history", "room": "sala", "before": ids[60]}),
+        json!(1),
+    );
+    assert_eq!(
+        h["messages"],
+        json!(msgs[10..60]),
+        "older than m60, newest 50"
+    );
+    let h = a.request(
+        json!({"type": "history", "room": "sala", "before": ids[5], "limit": 100}),
+        json!(2),
+    );
+    assert_eq!(h["messages"], json!(msgs[..5]));
+    let h = a.request(
+        json!({"type": "history", "room": "sala", "before": ids[0]}),
+        json!(3),
+    );
+    assert_eq!(h["messages"], json!([]));
 }
