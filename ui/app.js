@@ -1,0 +1,597 @@
+// app.js owns the session: login, the server's events, rejoining after a reconnect, and wiring user actions to commands.
+
+import { t, lang, setLang, onLangChange, translateDom, safeGet, safeSet, LANGS } from './i18n.js';
+import { Connection, socketUrl } from './connection.js';
+import { Store, nameKey, convId } from './store.js';
+import { setupEmojiPicker } from './emoji.js';
+import * as view from './view.js';
+
+const { els } = view;
+const NAME_KEY = 'papo.name';
+const HISTORY_PAGE = 50;
+const TYPING_EVERY_MS = 2000;
+const NAME_TAKEN_RETRIES = 10; // after a reconnect our old connection may still hold the name for a moment
+const DIRECTORY_REFRESH_MS = 15000;
+
+const store = new Store();
+const session = {
+  name: '', // what the user asked for
+  everOnline: false, // hello succeeded at least once: drops are reconnects, not failed logins
+  outage: false, // a "connection lost" line was written for the current drop
+  nameTakenTries: 0,
+  lastTypingSent: new Map(),
+  countdown: null,
+};
+
+const conn = new Connection(socketUrl(), { onOpen, onEvent, onDown });
+
+// ---------------------------------------------------------------- login and session
+
+function startLogin(ev) {
+  ev.preventDefault();
+  const name = els.loginName.value.trim();
+  if (!name) return view.showError(els.loginError, t('err_name_required'));
+  if ([...name].length > 32) return view.showError(els.loginError, t('err_invalid_name'));
+  view.showError(els.loginError, '');
+  session.name = name;
+  session.everOnline = false;
+  setLoginBusy(true);
+  conn.start();
+}
+
+function setLoginBusy(busy) {
+  const btn = els.loginForm.querySelector('button[type=submit]');
+  btn.disabled = busy;
+  btn.textContent = busy ? t('connecting') : t('connect');
+}
+
+async function onOpen() {
+  let welcome;
+  try {
+    welcome = await conn.request({ type: 'hello', name: session.name });
+  } catch (err) {
+    return helloFailed(err);
+  }
+  session.nameTakenTries = 0;
+  store.me = welcome.name;
+  safeSet(NAME_KEY, welcome.name);
+  store.setDirectory(welcome.rooms || []);
+  conn.markHealthy();
+  stopCountdown();
+  if (session.everOnline) {
+    view.setConnection('online', t('connBack'));
+    await rejoinAll();
+  } else {
+    session.everOnline = true;
+    setLoginBusy(false);
+    view.showApp(store.me);
+    view.setConnection('online');
+    openConversation(null);
+  }
+  session.outage = false;
+  refreshAll();
+}
+
+function helloFailed(err) {
+  if (err.code === 'offline') return; // the socket closed under us; onDown has it
+  if (session.everOnline && err.code === 'name_taken' && session.nameTakenTries < NAME_TAKEN_RETRIES) {
+    // Our previous connection has not been noticed as gone yet: wait and say hello again.
+    session.nameTakenTries += 1;
+    view.setConnection('connecting', t('connNameWait'));
+    conn.restart(600 + 400 * session.nameTakenTries);
+    return;
+  }
+  if (session.everOnline && err.code === 'rate_limited') {
+    conn.restart(2000);
+    return;
+  }
+  conn.stop();
+  if (session.everOnline) logout();
+  setLoginBusy(false);
+  view.showError(els.loginError, errorText(err));
+  els.loginName.focus();
+  els.loginName.select();
+}
+
+function onDown({ retryInMs }) {
+  if (!session.everOnline) {
+    // The first connection failed: that is a login error, not a reconnect.
+    conn.stop();
+    setLoginBusy(false);
+    view.showError(els.loginError, t('err_offline'));
+    return;
+  }
+  if (!session.outage) {
+    session.outage = true;
+    for (const conv of store.convs.values()) addSystem(conv, 'sysDisconnected');
+  }
+  for (const conv of store.convs.values()) conv.typing.clear();
+  view.renderTyping(store.active);
+  startCountdown(retryInMs);
+}
+
+// The banner counts down to the next attempt, so a long back-off does not look like a hang.
+function startCountdown(ms) {
+  stopCountdown();
+  const until = Date.now() + ms;
+  const tick = () => {
+    const s = Math.ceil((until - Date.now()) / 1000);
+    view.setConnection('offline', s > 0 ? t('connLost', { s }) : t('connRetrying'));
+  };
+  tick();
+  session.countdown = setInterval(tick, 1000);
+}
+
+function stopCountdown() {
+  clearInterval(session.countdown);
+  session.countdown = null;
+}
+
+function logout() {
+  conn.stop();
+  stopCountdown();
+  store.reset();
+  session.everOnline = false;
+  view.setConnection('idle');
+  view.showLogin();
+  els.loginName.value = safeGet(NAME_KEY) || '';
+  els.loginName.focus();
+}
+
+// ---------------------------------------------------------------- rooms: join, rejoin, leave, create
+
+async function joinRoom(room, password = '') {
+  const existing = store.get('room', room);
+  const reply = await conn.request({ type: 'join', room, ...(password ? { password } : {}) });
+  const conv = existing || store.ensure('room', reply.room);
+  conv.password = password;
+  applyJoined(conv, reply, { first: !existing });
+  openConversation(conv.id);
+  return conv;
+}
+
+function applyJoined(conv, reply, { first }) {
+  conv.name = reply.room;
+  conv.protected = !!reply.protected;
+  conv.setMembers(reply.members || [], reply.member_count ?? 0);
+  const history = reply.history || [];
+  for (const m of history) conv.addMessage(m);
+  if (first) {
+    conv.historyDone = history.length < HISTORY_PAGE;
+    addSystem(conv, 'sysYouJoined', {}, false);
+  }
+  store.upsertRoom({ room: reply.room, protected: !!reply.protected, member_count: reply.member_count });
+}
+
+// After a reconnect: hello again is done; now each room, with what we missed (deduplicated by id).
+async function rejoinAll() {
+  const rooms = store.rooms();
+  await Promise.all(rooms.map(async (conv) => {
+    const lastBefore = conv.lastMsgId();
+    try {
+      const reply = await conn.request({ type: 'join', room: conv.name, ...(conv.password ? { password: conv.password } : {}) });
+      const unseenAll = (reply.history || []).length >= HISTORY_PAGE && reply.history.every((m) => !conv.has(m));
+      applyJoined(conv, reply, { first: false });
+      if (unseenAll && lastBefore) await fillGap(conv, lastBefore);
+      addSystem(conv, 'sysReconnected', {}, false);
+    } catch (err) {
+      if (err.code === 'no_such_room' || err.code === 'wrong_password') dropRoom(conv, err.code);
+      else if (err.code !== 'offline') view.showMainError(errorText(err));
+    }
+  }));
+  for (const conv of store.dms()) if (session.outage) addSystem(conv, 'sysReconnected', {}, false);
+  refreshAll();
+  if (store.active) view.renderConversation(store);
+}
+
+// More than a page was missed: walk back until we meet a message we already have.
+async function fillGap(conv, lastBefore) {
+  for (let round = 0; round < 5; round++) {
+    const oldestNew = conv.items.find((it) => it.kind === 'msg' && it.id > lastBefore);
+    if (!oldestNew) return;
+    const reply = await conn.request({ type: 'history', room: conv.name, before: oldestNew.id, limit: 100 });
+    let reachedKnown = false;
+    for (const m of reply.messages) {
+      if (m.id <= lastBefore || conv.has(m)) reachedKnown = true;
+      else conv.addMessage(m);
+    }
+    if (reachedKnown || reply.messages.length < 100) return;
+  }
+}
+
+function dropRoom(conv, code) {
+  const wasActive = store.activeId === conv.id;
+  store.remove(conv.id);
+  store.directory.delete(nameKey(conv.name));
+  view.showMainError(code === 'no_such_room' ? t('roomGone', { room: conv.name }) : t('sysRoomLocked', { room: conv.name }), 0);
+  view.announce(code === 'no_such_room' ? t('sysRoomGone', { room: conv.name }) : t('sysRoomLocked', { room: conv.name }));
+  if (wasActive) openConversation(null);
+}
+
+async function leaveRoom() {
+  const conv = store.active;
+  if (!conv || conv.kind !== 'room') return;
+  try {
+    await conn.request({ type: 'leave', room: conv.name });
+  } catch (err) {
+    if (err.code !== 'not_in_room' && err.code !== 'no_such_room') return view.showMainError(errorText(err));
+  }
+  store.remove(conv.id);
+  openConversation(null);
+  refreshDirectory();
+}
+
+async function createRoom(ev) {
+  ev.preventDefault();
+  const room = els.createName.value.trim();
+  const password = els.createPassword.value;
+  if (!room) return view.showError(els.createError, t('err_room_required'));
+  view.showError(els.createError, '');
+  const submit = els.createForm.querySelector('button[type=submit]');
+  submit.disabled = true;
+  try {
+    const created = await conn.request({ type: 'create', room, ...(password ? { password } : {}) });
+    store.upsertRoom({ room: created.room, protected: created.protected, member_count: 0 });
+    await joinRoom(created.room, password);
+    els.createForm.reset();
+  } catch (err) {
+    view.showError(els.createError, errorText(err, { password: true }));
+    (err.code === 'invalid_text' ? els.createPassword : els.createName).focus();
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+// Clicking a room in the directory: open it if joined, ask for the password only when it is protected.
+async function pickRoom(roomName) {
+  const joined = store.get('room', roomName);
+  if (joined) return openConversation(joined.id);
+  const summary = store.directory.get(nameKey(roomName));
+  if (summary?.protected) return askPassword(summary.room);
+  try {
+    await joinRoom(roomName);
+  } catch (err) {
+    if (err.code === 'wrong_password') return askPassword(roomName); // it became protected meanwhile
+    view.showMainError(errorText(err));
+  }
+}
+
+function askPassword(room) {
+  els.pwDialog.dataset.room = room;
+  els.pwTitle.textContent = t('passwordTitle', { room });
+  els.pwInput.value = '';
+  view.showError(els.pwError, '');
+  els.pwDialog.showModal();
+  els.pwInput.focus();
+}
+
+async function submitPassword(ev) {
+  ev.preventDefault();
+  const room = els.pwDialog.dataset.room;
+  const submit = els.pwForm.querySelector('button[type=submit]');
+  submit.disabled = true;
+  try {
+    await joinRoom(room, els.pwInput.value);
+    els.pwDialog.close();
+  } catch (err) {
+    view.showError(els.pwError, errorText(err, { password: true }));
+    els.pwInput.focus();
+    els.pwInput.select();
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function refreshDirectory() {
+  try {
+    const reply = await conn.request({ type: 'list' });
+    store.setDirectory(reply.rooms || []);
+    for (const conv of store.rooms()) {
+      const summary = store.directory.get(nameKey(conv.name));
+      if (summary) summary.member_count = conv.memberCount || summary.member_count;
+    }
+    if (!store.active) view.renderLobby(store);
+  } catch { /* offline or slow: the next refresh will do */ }
+}
+
+// ---------------------------------------------------------------- conversations
+
+function openConversation(id) {
+  const prev = store.active;
+  if (prev) prev.draft = els.input.value;
+  store.activeId = id && store.convs.has(id) ? id : null;
+  const conv = store.active;
+  if (conv) conv.unread = 0;
+  view.showPane(store);
+  view.renderSidebar(store);
+  if (view.isNarrow()) view.setDrawer(false);
+  if (conv && !view.isNarrow()) els.input.focus();
+  if (!conv) refreshDirectory();
+}
+
+function openDm(name) {
+  const trimmed = String(name).trim();
+  if (!trimmed) return;
+  if (store.isMe(trimmed)) return view.showMainError(t('err_invalid_name'));
+  const conv = store.ensure('dm', trimmed);
+  openConversation(conv.id);
+}
+
+function addSystem(conv, key, params = {}, show = true) {
+  const index = conv.addSystem(key, params);
+  if (show && conv === store.active) view.showNewItem(store, index);
+}
+
+// Sorted insert; shows it, or counts it unread when the conversation is not on screen.
+function receiveMessage(conv, msg) {
+  const index = conv.addMessage(msg);
+  if (index < 0) return; // already have it (history and live overlap, or a reconnect)
+  const mine = store.isMe(msg.from);
+  if (conv.stopTyping(msg.from) && conv === store.active) view.renderTyping(conv);
+  if (conv === store.active) {
+    view.showNewItem(store, index);
+    if (!mine) view.announce(`${msg.from}: ${msg.text}`);
+  } else if (!mine) {
+    conv.unread += 1;
+    view.renderSidebar(store);
+    view.announce(t('newFrom', { name: msg.from, conv: conv.kind === 'room' ? `#${conv.name}` : t('directMessages') }));
+  }
+  if (conv.kind === 'dm') view.renderSidebar(store);
+}
+
+async function sendMessage(ev) {
+  ev?.preventDefault();
+  const conv = store.active;
+  const text = els.input.value;
+  if (!conv || !text.trim()) return;
+  els.input.value = '';
+  conv.draft = '';
+  view.autoGrow();
+  view.showError(els.composerError, '');
+  try {
+    if (conv.kind === 'room') {
+      session.lastTypingSent.delete(conv.id);
+      await conn.request({ type: 'text', room: conv.name, text });
+    } else {
+      await conn.request({ type: 'dm', to: conv.name, text });
+    }
+  } catch (err) {
+    // Give the words back so nothing typed is lost.
+    if (!els.input.value && store.active === conv) {
+      els.input.value = text;
+      view.autoGrow();
+    }
+    view.showError(els.composerError, errorText(err, { name: conv.name }));
+  }
+}
+
+function onComposerKey(ev) {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    sendMessage();
+  }
+}
+
+function onComposerInput() {
+  view.autoGrow();
+  if (!els.composerError.hidden) view.showError(els.composerError, '');
+  const conv = store.active;
+  if (!conv || conv.kind !== 'room' || !els.input.value.trim()) return;
+  const now = Date.now();
+  if (now - (session.lastTypingSent.get(conv.id) || 0) < TYPING_EVERY_MS) return;
+  session.lastTypingSent.set(conv.id, now);
+  conn.request({ type: 'typing', room: conv.name }).catch(() => { /* typing is best effort */ });
+}
+
+async function loadOlder() {
+  const conv = store.active;
+  if (!conv || conv.kind !== 'room' || conv.historyDone || conv.loadingOlder) return;
+  const before = conv.oldestMsgId();
+  if (before === undefined) {
+    conv.historyDone = true;
+    return view.renderHistoryTop(conv);
+  }
+  conv.loadingOlder = true;
+  view.renderHistoryTop(conv);
+  try {
+    const reply = await conn.request({ type: 'history', room: conv.name, before, limit: HISTORY_PAGE });
+    conv.prependHistory(reply.messages || []);
+    if ((reply.messages || []).length < HISTORY_PAGE) conv.historyDone = true;
+  } catch (err) {
+    if (err.code !== 'offline') view.showMainError(errorText(err));
+  } finally {
+    conv.loadingOlder = false;
+  }
+  if (store.active === conv) view.renderConversation(store);
+}
+
+// ---------------------------------------------------------------- server events
+
+const handlers = {
+  message(ev) {
+    const conv = store.get('room', ev.room);
+    if (conv) receiveMessage(conv, ev);
+  },
+  dm(ev) {
+    const other = store.isMe(ev.from) ? ev.to : ev.from;
+    const conv = store.ensure('dm', other);
+    if (!store.isMe(ev.from)) conv.name = ev.from; // the server's spelling
+    receiveMessage(conv, ev);
+  },
+  presence(ev) {
+    const conv = store.get('room', ev.room);
+    if (!conv) return;
+    const { added, removed } = conv.applyPresence(ev.joined, ev.left, ev.member_count);
+    for (const name of added) if (!store.isMe(name)) addSystem(conv, 'sysJoined', { name });
+    for (const name of removed) addSystem(conv, 'sysLeft', { name });
+    store.upsertRoom({ room: conv.name, member_count: ev.member_count });
+    if (conv === store.active) {
+      view.renderMembers(store);
+      view.renderTyping(conv);
+    }
+  },
+  typing(ev) {
+    const conv = store.get('room', ev.room);
+    if (!conv || store.isMe(ev.user)) return;
+    conv.setTyping(ev.user);
+    if (conv === store.active) view.renderTyping(conv);
+  },
+  room_added(ev) {
+    store.upsertRoom({ room: ev.room, protected: ev.protected, member_count: 0 });
+    if (!store.active) view.renderLobby(store);
+  },
+  error(ev) {
+    // Errors without a ref: nothing is waiting for them, so show them where everyone looks.
+    view.showMainError(errorText(ev));
+  },
+};
+
+function onEvent(frame) {
+  handlers[frame.type]?.(frame);
+}
+
+function errorText(err, ctx = {}) {
+  if (err.code === 'invalid_text' && ctx.password) return t('err_invalid_password');
+  const key = `err_${err.code}`;
+  const text = t(key, { name: ctx.name ?? '' });
+  return text === key ? t('err_unknown', { message: err.message || err.code }) : text;
+}
+
+// ---------------------------------------------------------------- rendering glue
+
+function refreshAll() {
+  view.renderSidebar(store);
+  if (store.active) {
+    view.renderHeader(store);
+    view.renderMembers(store);
+  } else {
+    view.renderLobby(store);
+  }
+}
+
+// Typing indicators expire on their own; one slow timer keeps them honest.
+setInterval(() => { if (store.active) view.renderTyping(store.active); }, 1000);
+
+// The directory has no "room changed" event, so refresh its counts now and then while it is on screen.
+setInterval(() => { if (!store.active && conn.isOpen && session.everOnline) refreshDirectory(); }, DIRECTORY_REFRESH_MS);
+
+function applyLanguage() {
+  translateDom();
+  for (const sel of document.querySelectorAll('.lang-select')) sel.value = lang();
+  if (document.body.dataset.view === 'app') {
+    view.showPane(store);
+    view.renderSidebar(store);
+  } else {
+    setLoginBusy(els.loginForm.querySelector('button[type=submit]').disabled);
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  els.loginForm.addEventListener('submit', startLogin);
+  els.createForm.addEventListener('submit', createRoom);
+  els.pwForm.addEventListener('submit', submitPassword);
+  els.pwCancel.addEventListener('click', () => els.pwDialog.close());
+  els.composer.addEventListener('submit', sendMessage);
+  els.input.addEventListener('keydown', onComposerKey);
+  els.input.addEventListener('input', onComposerInput);
+  els.leaveRoom.addEventListener('click', leaveRoom);
+  els.closeDm.addEventListener('click', () => {
+    if (store.active) store.remove(store.active.id);
+    openConversation(null);
+  });
+  els.logout.addEventListener('click', logout);
+  els.navLobby.addEventListener('click', () => openConversation(null));
+  els.refreshRooms.addEventListener('click', refreshDirectory);
+  els.roomFilter.addEventListener('input', () => view.renderLobby(store));
+  els.roomDir.addEventListener('click', (ev) => {
+    const row = ev.target.closest('[data-room]');
+    if (row) pickRoom(row.dataset.room);
+  });
+  for (const list of [els.roomConvs, els.dmConvs]) {
+    list.addEventListener('click', (ev) => {
+      const item = ev.target.closest('[data-conv]');
+      if (item) openConversation(item.dataset.conv);
+    });
+  }
+  els.memberList.addEventListener('click', (ev) => {
+    const b = ev.target.closest('[data-dm]');
+    if (b) openDm(b.dataset.dm);
+  });
+  els.newDm.addEventListener('click', () => {
+    const show = els.dmForm.hidden;
+    els.dmForm.hidden = !show;
+    els.newDm.setAttribute('aria-expanded', String(show));
+    if (show) els.dmName.focus();
+  });
+  els.dmForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    openDm(els.dmName.value);
+    els.dmName.value = '';
+    els.dmForm.hidden = true;
+    els.newDm.setAttribute('aria-expanded', 'false');
+  });
+  els.loadOlder.addEventListener('click', loadOlder);
+  els.scroller.addEventListener('scroll', () => {
+    view.onScrolledToBottom();
+    if (view.isNearTop()) loadOlder();
+  }, { passive: true });
+  els.jumpLatest.addEventListener('click', view.scrollToBottom);
+  els.toggleMembers.addEventListener('click', () => view.setMembersOpen(els.membersPanel.hidden));
+  els.membersClose.addEventListener('click', () => {
+    view.setMembersOpen(false);
+    els.toggleMembers.focus();
+  });
+  els.sidebarOpen.addEventListener('click', () => view.setDrawer(true));
+  els.sidebarClose.addEventListener('click', () => {
+    view.setDrawer(false);
+    els.sidebarOpen.focus();
+  });
+  els.scrim.addEventListener('click', () => {
+    view.setDrawer(false);
+    if (!els.membersPanel.hidden) view.setMembersOpen(false);
+  });
+  for (const sel of document.querySelectorAll('.lang-select')) {
+    sel.addEventListener('change', () => setLang(sel.value));
+  }
+  document.addEventListener('keydown', onGlobalKey);
+  window.addEventListener('online', () => conn.retryNow());
+  setupEmojiPicker({ toggle: els.emojiToggle, panel: els.emojiPanel, input: els.input });
+  onLangChange(applyLanguage);
+}
+
+// Escape closes what is on top; Alt+↑/↓ moves between conversations.
+function onGlobalKey(ev) {
+  if (ev.key === 'Escape') {
+    if (document.body.classList.contains('drawer-open')) {
+      view.setDrawer(false);
+      els.sidebarOpen.focus();
+    } else if (!els.membersPanel.hidden && !window.matchMedia('(min-width: 1100px)').matches) {
+      view.setMembersOpen(false);
+      els.toggleMembers.focus();
+    }
+    return;
+  }
+  if (ev.altKey && (ev.key === 'ArrowUp' || ev.key === 'ArrowDown') && document.body.dataset.view === 'app') {
+    ev.preventDefault();
+    const ids = [null, ...store.rooms().map((c) => c.id), ...store.dms().map((c) => c.id)];
+    const at = ids.indexOf(store.activeId);
+    const next = ids[(at + (ev.key === 'ArrowDown' ? 1 : ids.length - 1)) % ids.length];
+    openConversation(next);
+  }
+}
+
+function boot() {
+  if (!LANGS.includes(lang())) setLang('en');
+  applyLanguage();
+  wire();
+  els.loginName.value = safeGet(NAME_KEY) || '';
+  view.showLogin();
+  els.loginName.focus();
+}
+
+boot();
+
+// Exposed for debugging from the console only; nothing in the page depends on it.
+export { store, convId };

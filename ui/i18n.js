@@ -1,0 +1,295 @@
+// i18n.js owns the page's words in pt-BR and English, the language choice, and formatting of times.
+
+const LANG_KEY = 'papo.lang';
+
+const STRINGS = {
+  'pt-BR': {
+    skipToComposer: 'Pular para a mensagem',
+    loginTitle: 'Bate-papo em tempo real',
+    loginLead: 'Escolha um nome para entrar. Sem cadastro, sem senha.',
+    yourName: 'Seu nome',
+    connect: 'Conectar',
+    connecting: 'Conectando…',
+    language: 'Idioma',
+    conversations: 'Conversas',
+    closeMenu: 'Fechar menu',
+    openMenu: 'Abrir menu',
+    browseRooms: 'Explorar salas',
+    yourRooms: 'Suas salas',
+    noRoomsJoined: 'Você ainda não entrou em nenhuma sala.',
+    directMessages: 'Mensagens diretas',
+    newDm: 'Nova mensagem direta',
+    dmTo: 'Para',
+    dmPlaceholder: 'Nome da pessoa',
+    open: 'Abrir',
+    logout: 'Sair',
+    members: 'Participantes',
+    leave: 'Sair da sala',
+    closeConversation: 'Fechar',
+    close: 'Fechar',
+    roomsHeading: 'Salas',
+    refresh: 'Atualizar',
+    filterRooms: 'Filtrar salas',
+    noRooms: 'Nenhuma sala ainda. Crie a primeira!',
+    noRoomsMatch: 'Nenhuma sala com esse nome.',
+    createRoom: 'Criar sala',
+    roomName: 'Nome da sala',
+    passwordOptional: 'Senha (opcional)',
+    passwordHint: 'Com senha, só entra quem souber a senha.',
+    createAndJoin: 'Criar e entrar',
+    messages: 'Mensagens',
+    loadOlder: 'Carregar mensagens anteriores',
+    historyStart: 'Início da conversa em {room}.',
+    dmStart: 'Mensagens diretas com {name}. Elas não ficam guardadas: somem quando você sai.',
+    newMessagesBelow: 'Novas mensagens ↓',
+    emoji: 'Emoji',
+    message: 'Mensagem',
+    messageTo: 'Mensagem para {name}',
+    send: 'Enviar',
+    composerHelp: 'Enter envia, Shift+Enter quebra a linha.',
+    password: 'Senha',
+    passwordPrompt: 'Esta sala é protegida. Digite a senha para entrar.',
+    passwordTitle: 'Entrar em {room}',
+    cancel: 'Cancelar',
+    join: 'Entrar',
+    joined: 'Aberta',
+    protectedRoom: 'Sala protegida por senha',
+    memberCount: '{n} pessoa|{n} pessoas',
+    online: 'Conectado',
+    offline: 'Sem conexão',
+    lobbyTitle: 'Explorar salas',
+    lobbySub: 'Entre numa sala ou crie a sua',
+    dmSub: 'Mensagem direta',
+    you: 'você',
+    sendDm: 'Mensagem direta para {name}',
+    moreMembers: 'e mais {n}',
+    // System lines in a conversation
+    sysJoined: '{name} entrou na sala',
+    sysLeft: '{name} saiu da sala',
+    sysYouJoined: 'Você entrou na sala',
+    sysDisconnected: 'Conexão perdida',
+    sysReconnected: 'Reconectado',
+    sysRoomGone: 'A sala {room} não existe mais no servidor.',
+    sysRoomLocked: 'Não foi possível voltar à sala {room}: a senha mudou.',
+    // Connection banner
+    connLost: 'Conexão perdida. Reconectando em {s} s…',
+    connRetrying: 'Reconectando…',
+    connBack: 'Reconectado.',
+    connNameWait: 'Aguardando o servidor liberar seu nome…',
+    roomGone: 'A sala {room} não existe mais (o servidor foi reiniciado). Ela foi removida da lista.',
+    // Typing
+    typingOne: '{a} está digitando…',
+    typingTwo: '{a} e {b} estão digitando…',
+    typingMany: 'Várias pessoas estão digitando…',
+    // Days
+    today: 'Hoje',
+    yesterday: 'Ontem',
+    unread: '{n} não lida|{n} não lidas',
+    newFrom: 'Nova mensagem de {name} em {conv}',
+    // Errors by protocol code
+    err_bad_request: 'O servidor não entendeu o pedido.',
+    err_unknown_type: 'O servidor não conhece esse comando.',
+    err_not_identified: 'Você ainda não está conectado.',
+    err_already_identified: 'Você já está conectado.',
+    err_invalid_name: 'Nome inválido: use de 1 a 32 caracteres.',
+    err_name_taken: 'Esse nome já está em uso. Escolha outro.',
+    err_invalid_room: 'Nome de sala inválido: use de 1 a 48 caracteres.',
+    err_room_exists: 'Já existe uma sala com esse nome.',
+    err_no_such_room: 'Essa sala não existe.',
+    err_wrong_password: 'Senha incorreta.',
+    err_not_in_room: 'Você não está nessa sala.',
+    err_invalid_text: 'Mensagem vazia ou longa demais (máximo 4000 caracteres).',
+    err_invalid_password: 'Senha longa demais (máximo 128 caracteres).',
+    err_no_such_user: '{name} não está online.',
+    err_rate_limited: 'Devagar! Você está enviando rápido demais. Tente de novo em instantes.',
+    err_offline: 'Sem conexão com o servidor. Tentando reconectar…',
+    err_timeout: 'O servidor não respondeu. Tente de novo.',
+    err_unknown: 'Algo deu errado: {message}',
+    err_name_required: 'Digite um nome.',
+    err_room_required: 'Digite o nome da sala.',
+  },
+  en: {
+    skipToComposer: 'Skip to message box',
+    loginTitle: 'Real-time chat',
+    loginLead: 'Pick a name to get in. No sign-up, no password.',
+    yourName: 'Your name',
+    connect: 'Connect',
+    connecting: 'Connecting…',
+    language: 'Language',
+    conversations: 'Conversations',
+    closeMenu: 'Close menu',
+    openMenu: 'Open menu',
+    browseRooms: 'Browse rooms',
+    yourRooms: 'Your rooms',
+    noRoomsJoined: 'You have not joined any room yet.',
+    directMessages: 'Direct messages',
+    newDm: 'New direct message',
+    dmTo: 'To',
+    dmPlaceholder: 'Person’s name',
+    open: 'Open',
+    logout: 'Log out',
+    members: 'Members',
+    leave: 'Leave room',
+    closeConversation: 'Close',
+    close: 'Close',
+    roomsHeading: 'Rooms',
+    refresh: 'Refresh',
+    filterRooms: 'Filter rooms',
+    noRooms: 'No rooms yet. Create the first one!',
+    noRoomsMatch: 'No room by that name.',
+    createRoom: 'Create a room',
+    roomName: 'Room name',
+    passwordOptional: 'Password (optional)',
+    passwordHint: 'With a password, only those who know it can join.',
+    createAndJoin: 'Create and join',
+    messages: 'Messages',
+    loadOlder: 'Load earlier messages',
+    historyStart: 'This is the start of {room}.',
+    dmStart: 'Direct messages with {name}. They are not kept: they vanish when you leave.',
+    newMessagesBelow: 'New messages ↓',
+    emoji: 'Emoji',
+    message: 'Message',
+    messageTo: 'Message {name}',
+    send: 'Send',
+    composerHelp: 'Enter sends, Shift+Enter adds a line.',
+    password: 'Password',
+    passwordPrompt: 'This room is protected. Enter its password to join.',
+    passwordTitle: 'Join {room}',
+    cancel: 'Cancel',
+    join: 'Join',
+    joined: 'Open',
+    protectedRoom: 'Password-protected room',
+    memberCount: '{n} person|{n} people',
+    online: 'Connected',
+    offline: 'Offline',
+    lobbyTitle: 'Browse rooms',
+    lobbySub: 'Join a room or create your own',
+    dmSub: 'Direct message',
+    you: 'you',
+    sendDm: 'Direct message {name}',
+    moreMembers: 'and {n} more',
+    sysJoined: '{name} joined the room',
+    sysLeft: '{name} left the room',
+    sysYouJoined: 'You joined the room',
+    sysDisconnected: 'Connection lost',
+    sysReconnected: 'Reconnected',
+    sysRoomGone: 'Room {room} no longer exists on the server.',
+    sysRoomLocked: 'Could not get back into {room}: its password changed.',
+    connLost: 'Connection lost. Reconnecting in {s} s…',
+    connRetrying: 'Reconnecting…',
+    connBack: 'Reconnected.',
+    connNameWait: 'Waiting for the server to release your name…',
+    roomGone: 'Room {room} no longer exists (the server restarted). It was removed from your list.',
+    typingOne: '{a} is typing…',
+    typingTwo: '{a} and {b} are typing…',
+    typingMany: 'Several people are typing…',
+    today: 'Today',
+    yesterday: 'Yesterday',
+    unread: '{n} unread|{n} unread',
+    newFrom: 'New message from {name} in {conv}',
+    err_bad_request: 'The server did not understand the request.',
+    err_unknown_type: 'The server does not know that command.',
+    err_not_identified: 'You are not connected yet.',
+    err_already_identified: 'You are already connected.',
+    err_invalid_name: 'Invalid name: use 1 to 32 characters.',
+    err_name_taken: 'That name is taken. Pick another one.',
+    err_invalid_room: 'Invalid room name: use 1 to 48 characters.',
+    err_room_exists: 'A room with that name already exists.',
+    err_no_such_room: 'That room does not exist.',
+    err_wrong_password: 'Wrong password.',
+    err_not_in_room: 'You are not in that room.',
+    err_invalid_text: 'Empty or too long message (4000 characters at most).',
+    err_invalid_password: 'Password too long (128 characters at most).',
+    err_no_such_user: '{name} is not online.',
+    err_rate_limited: 'Slow down! You are sending too fast. Try again in a moment.',
+    err_offline: 'No connection to the server. Trying to reconnect…',
+    err_timeout: 'The server did not answer. Try again.',
+    err_unknown: 'Something went wrong: {message}',
+    err_name_required: 'Type a name.',
+    err_room_required: 'Type the room name.',
+  },
+};
+
+export const LANGS = Object.keys(STRINGS);
+
+let current = pickInitialLang();
+const listeners = new Set();
+
+// A saved choice wins; otherwise any Portuguese browser gets pt-BR and everyone else English.
+function pickInitialLang() {
+  const saved = safeGet(LANG_KEY);
+  if (saved && STRINGS[saved]) return saved;
+  const wanted = navigator.languages?.length ? navigator.languages : [navigator.language || 'en'];
+  for (const tag of wanted) {
+    const lower = String(tag).toLowerCase();
+    if (lower.startsWith('pt')) return 'pt-BR';
+    if (lower.startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+// localStorage can throw (privacy modes, sandboxed frames); the page must still work.
+export function safeGet(key) {
+  try { return localStorage.getItem(key); } catch { return null; }
+}
+export function safeSet(key, value) {
+  try { localStorage.setItem(key, value); } catch { /* not persisted: fine */ }
+}
+
+export function lang() { return current; }
+
+export function setLang(next) {
+  if (!STRINGS[next] || next === current) return;
+  current = next;
+  safeSet(LANG_KEY, next);
+  for (const fn of listeners) fn(next);
+}
+
+export function onLangChange(fn) { listeners.add(fn); }
+
+// t('key', {n: 2}) fills {placeholders}; "one|many" strings choose by params.n.
+export function t(key, params = {}) {
+  let s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  if (s.includes('|') && typeof params.n === 'number') {
+    const [one, many] = s.split('|');
+    s = params.n === 1 ? one : many;
+  }
+  return s.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+// Static text in index.html carries data-i18n* attributes; this fills them for the current language.
+export function translateDom(root = document) {
+  document.documentElement.lang = current;
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of root.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
+  for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
+}
+
+const timeFormats = new Map();
+function fmt(kind) {
+  const key = `${current}:${kind}`;
+  if (!timeFormats.has(key)) {
+    const opts = kind === 'time'
+      ? { hour: '2-digit', minute: '2-digit' }
+      : kind === 'day'
+        ? { weekday: 'long', day: 'numeric', month: 'long' }
+        : { dateStyle: 'full', timeStyle: 'medium' };
+    timeFormats.set(key, new Intl.DateTimeFormat(current, opts));
+  }
+  return timeFormats.get(key);
+}
+
+export function formatTime(ts) { return fmt('time').format(new Date(ts)); }
+export function formatFull(ts) { return fmt('full').format(new Date(ts)); }
+
+// "Hoje", "Ontem", or the weekday and date, for day separators.
+export function formatDay(ts) {
+  const d = new Date(ts);
+  const today = new Date();
+  const startOf = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const diffDays = Math.round((startOf(today) - startOf(d)) / 86400000);
+  if (diffDays === 0) return t('today');
+  if (diffDays === 1) return t('yesterday');
+  return fmt('day').format(d);
+}

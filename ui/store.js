@@ -1,0 +1,183 @@
+// store.js owns what the page knows: the room directory and each conversation's messages, members, unread count and typing.
+
+// The server compares names case-insensitively; so do we, keeping the server's spelling for display.
+export const nameKey = (name) => String(name).toLowerCase();
+
+export const convId = (kind, name) => `${kind}:${nameKey(name)}`;
+
+// A message is identified by its id and server time together: ids are unique per server, and an
+// in-memory server that restarts counts from 1 again, so a DM after a restart must not be taken for
+// an old one.
+const msgKey = (m) => `${m.id}:${m.ts}`;
+
+const TYPING_TTL_MS = 3500; // the server forwards typing at most every 2 s per user and room
+
+export class Conversation {
+  constructor(kind, name) {
+    this.kind = kind; // 'room' | 'dm'
+    this.name = name;
+    this.id = convId(kind, name);
+    this.items = []; // {kind:'msg', id, from, text, ts} | {kind:'sys', key, params, ts}
+    this.seen = new Set();
+    this.members = new Map(); // nameKey -> display name, in join order
+    this.memberCount = 0;
+    this.unread = 0;
+    this.typing = new Map(); // nameKey -> {name, until}
+    this.protected = false;
+    this.password = ''; // kept in memory only, to rejoin after a reconnect
+    this.historyDone = false; // no older messages left on the server
+    this.loadingOlder = false;
+    this.draft = '';
+    this.lastActivity = Date.now();
+  }
+
+  has(m) { return this.seen.has(msgKey(m)); }
+
+  lastMsgId() {
+    for (let i = this.items.length - 1; i >= 0; i--) if (this.items[i].kind === 'msg') return this.items[i].id;
+    return 0;
+  }
+
+  oldestMsgId() {
+    for (const it of this.items) if (it.kind === 'msg') return it.id;
+    return undefined;
+  }
+
+  // Adds a message where its id puts it; returns its index, or -1 for a duplicate.
+  addMessage(m) {
+    if (this.has(m)) return -1;
+    this.seen.add(msgKey(m));
+    const item = { kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts };
+    this.lastActivity = Math.max(this.lastActivity, m.ts || 0);
+    // DMs keep arrival order (ids may restart with the server); room messages follow id order.
+    let at = this.items.length;
+    if (this.kind === 'room') {
+      while (at > 0) {
+        const prev = this.items[at - 1];
+        if (prev.kind === 'msg' && prev.id < m.id) break;
+        if (prev.kind === 'sys' && this.precedingMsgId(at - 1) < m.id) break;
+        at -= 1;
+      }
+    }
+    this.items.splice(at, 0, item);
+    return at;
+  }
+
+  // The id of the last message before items[i] (0 if none): system lines sit after it.
+  precedingMsgId(i) {
+    for (let j = i - 1; j >= 0; j--) if (this.items[j].kind === 'msg') return this.items[j].id;
+    return 0;
+  }
+
+  // Older history (scrolling up): everything goes before what we have. Returns how many were new.
+  prependHistory(messages) {
+    const fresh = messages.filter((m) => !this.has(m));
+    for (const m of fresh) this.seen.add(msgKey(m));
+    const items = fresh.map((m) => ({ kind: 'msg', id: m.id, from: m.from, text: m.text, ts: m.ts }));
+    this.items.unshift(...items);
+    return fresh.length;
+  }
+
+  addSystem(key, params = {}) {
+    const item = { kind: 'sys', key, params, ts: Date.now() };
+    this.items.push(item);
+    return this.items.length - 1;
+  }
+
+  setMembers(names, count) {
+    this.members = new Map(names.map((n) => [nameKey(n), n]));
+    this.memberCount = count;
+  }
+
+  // presence is a set operation: add if absent, remove if present. Returns what actually changed.
+  applyPresence(joined = [], left = [], count) {
+    const added = [];
+    const removed = [];
+    for (const n of joined) {
+      if (!this.members.has(nameKey(n))) {
+        this.members.set(nameKey(n), n);
+        added.push(n);
+      }
+    }
+    for (const n of left) {
+      if (this.members.delete(nameKey(n))) removed.push(n);
+      this.typing.delete(nameKey(n));
+    }
+    if (typeof count === 'number') this.memberCount = count;
+    return { added, removed };
+  }
+
+  setTyping(user) {
+    this.typing.set(nameKey(user), { name: user, until: Date.now() + TYPING_TTL_MS });
+  }
+
+  stopTyping(user) { return this.typing.delete(nameKey(user)); }
+
+  // Names still typing now; drops expired ones.
+  typers(now = Date.now()) {
+    const names = [];
+    for (const [k, v] of this.typing) {
+      if (v.until <= now) this.typing.delete(k);
+      else names.push(v.name);
+    }
+    return names;
+  }
+}
+
+export class Store {
+  constructor() {
+    this.me = '';
+    this.directory = new Map(); // nameKey -> {room, protected, member_count}
+    this.convs = new Map(); // convId -> Conversation
+    this.activeId = null; // null = the lobby
+  }
+
+  reset() {
+    this.directory.clear();
+    this.convs.clear();
+    this.activeId = null;
+  }
+
+  isMe(name) { return nameKey(name) === nameKey(this.me); }
+
+  setDirectory(rooms) {
+    this.directory = new Map(rooms.map((r) => [nameKey(r.room), { ...r }]));
+  }
+
+  upsertRoom(summary) {
+    const k = nameKey(summary.room);
+    const prev = this.directory.get(k) || { member_count: 0 };
+    this.directory.set(k, { ...prev, ...summary });
+  }
+
+  get(kind, name) { return this.convs.get(convId(kind, name)); }
+
+  ensure(kind, name) {
+    const id = convId(kind, name);
+    let conv = this.convs.get(id);
+    if (!conv) {
+      conv = new Conversation(kind, name);
+      this.convs.set(id, conv);
+    }
+    return conv;
+  }
+
+  remove(id) {
+    this.convs.delete(id);
+    if (this.activeId === id) this.activeId = null;
+  }
+
+  get active() { return this.activeId ? this.convs.get(this.activeId) : null; }
+
+  rooms() { return [...this.convs.values()].filter((c) => c.kind === 'room'); }
+
+  dms() {
+    return [...this.convs.values()].filter((c) => c.kind === 'dm').sort((a, b) => b.lastActivity - a.lastActivity);
+  }
+
+  totalUnread() {
+    let n = 0;
+    for (const c of this.convs.values()) n += c.unread;
+    return n;
+  }
+}
