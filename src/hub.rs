@@ -11,6 +11,7 @@ use crate::protocol::{
     JOINED_MEMBERS_CAP,
 };
 use crate::room::{Access, ConnId, Room};
+use crate::store::{Loaded, MessageRecord, StoreJob};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::value::RawValue;
 use std::collections::{HashMap, VecDeque};
@@ -62,11 +63,19 @@ pub struct Hub {
     evicted: Vec<ConnId>,
     last_message_id: u64,
     verifier: Sender<VerifyJob>,
+    /// Where rooms and messages go to be kept; the store thread also answers `history`.
+    store: Sender<StoreJob>,
 }
 
 impl Hub {
-    pub fn new(presence_window: Duration, verifier: Sender<VerifyJob>) -> Self {
-        Hub {
+    /// A hub starting from what the store loaded.
+    pub fn new(
+        presence_window: Duration,
+        verifier: Sender<VerifyJob>,
+        store: Sender<StoreJob>,
+        loaded: Loaded,
+    ) -> Self {
+        let mut hub = Hub {
             presence_window,
             conns: HashMap::new(),
             names: HashMap::new(),
@@ -74,9 +83,23 @@ impl Hub {
             room_index: HashMap::new(),
             presence_queue: VecDeque::new(),
             evicted: Vec::new(),
-            last_message_id: 0,
+            last_message_id: loaded.last_message_id,
             verifier,
+            store,
+        };
+        for stored in loaded.rooms {
+            let access = match &stored.password_hash {
+                Some(phc) => Access::Protected(Secret::from_phc(phc)),
+                None => Access::Public,
+            };
+            let mut room = Room::new(stored.id, stored.name.into(), access);
+            for (id, json) in stored.recent {
+                room.remember(id, EncodedFrame::text(&json));
+            }
+            hub.room_index.insert(fold(&room.name), hub.rooms.len());
+            hub.rooms.push(room);
         }
+        hub
     }
 
     /// Handles one input; `now` drives presence windows and typing throttles.
@@ -181,7 +204,7 @@ impl Hub {
             }
             Command::Join { room, password } => self.join(conn, &room, password, reference, now),
             Command::Leave { room } => self.leave(conn, &room, reference, now),
-            Command::Text { room, text } => self.text(conn, &room, &text, reference),
+            Command::Text { room, text } => self.text(conn, &room, text, reference),
             Command::List => {
                 let json = Event::Rooms {
                     rooms: self.summaries(),
@@ -197,7 +220,7 @@ impl Hub {
                 before,
                 limit,
             } => self.history(conn, &room, before, limit, reference),
-            Command::Dm { to, text } => self.dm(conn, &to, &text, reference),
+            Command::Dm { to, text } => self.dm(conn, &to, text, reference),
             Command::Typing { room } => self.typing(conn, &room, reference, now),
         }
     }
@@ -251,7 +274,21 @@ impl Hub {
         } else {
             Access::Protected(secret.unwrap_or_else(|| Secret::hash(&password)))
         };
-        let room = Room::new(name.into(), access);
+        let id = self.rooms.last().map_or(1, |r| r.id + 1);
+        let password_hash = match &access {
+            Access::Protected(secret) => Some(secret.phc().to_string()),
+            Access::Public => None,
+        };
+        let creator = self.name_of(conn).unwrap_or_default().to_string();
+        self.persist(StoreJob::CreateRoom {
+            id,
+            name: name.clone(),
+            key: key.clone(),
+            password_hash,
+            creator,
+            created_at: now_millis(),
+        });
+        let room = Room::new(id, name.into(), access);
         let protected = room.is_protected();
         let index = self.rooms.len();
         self.rooms.push(room);
@@ -440,35 +477,49 @@ impl Hub {
         &mut self,
         conn: ConnId,
         room_name: &str,
-        text: &str,
+        text: String,
         reference: Option<&Ref>,
     ) -> Result<(), Rejection> {
         let index = self.joined_room(conn, room_name)?;
-        let from = self.name_of(conn).unwrap_or_default().to_string();
+        let Some(from) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+            return Ok(());
+        };
         self.flush_presence(index);
         let (id, ts) = self.next_message_stamp();
         let room = &self.rooms[index];
-        let frame = EncodedFrame::text(
-            &Event::Message {
-                room: &room.name,
-                id,
-                from: &from,
-                text,
-                ts,
-            }
-            .to_json(),
-        );
+        let event = Event::Message {
+            room: &room.name,
+            id,
+            from: &from,
+            text: &text,
+            ts,
+        };
+        let frame = EncodedFrame::text(&event.to_json());
+        let room_id = room.id;
         self.rooms[index].remember(id, frame.clone());
+        // Delivery does not wait for the disk; the ack does, so an acked message is kept.
         self.broadcast(index, frame, None);
-        if reference.is_some() {
-            let ack = Event::Ack {
-                id: Some(id),
-                ts: Some(ts),
-                reference,
+        let ack = match (reference, self.conns.get(&conn)) {
+            (Some(_), Some(c)) => {
+                let json = Event::Ack {
+                    id: Some(id),
+                    ts: Some(ts),
+                    reference,
+                }
+                .to_json();
+                Some((c.outbox.clone(), EncodedFrame::text(&json)))
             }
-            .to_json();
-            self.send(conn, &ack);
-        }
+            _ => None,
+        };
+        let record = MessageRecord {
+            id,
+            room_id: Some(room_id),
+            sender: from,
+            recipient: None,
+            text,
+            ts,
+        };
+        self.persist(StoreJob::Append { record, ack });
         Ok(())
     }
 
@@ -501,15 +552,19 @@ impl Hub {
         reference: Option<&Ref>,
     ) -> Result<(), Rejection> {
         let index = self.joined_room(conn, room_name)?;
+        let Some(c) = self.conns.get(&conn) else {
+            return Ok(());
+        };
         let room = &self.rooms[index];
-        let messages = raw_messages(room.newest(before, limit));
-        let json = Event::History {
-            room: &room.name,
-            messages,
-            reference,
-        }
-        .to_json();
-        self.send(conn, &json);
+        // The store answers straight to the connection, after every message before it.
+        self.persist(StoreJob::History {
+            room_id: room.id,
+            room_name: room.name.clone(),
+            before,
+            limit,
+            reference: reference.cloned(),
+            reply: c.outbox.clone(),
+        });
         Ok(())
     }
 
@@ -517,23 +572,24 @@ impl Hub {
         &mut self,
         conn: ConnId,
         to: &str,
-        text: &str,
+        text: String,
         reference: Option<&Ref>,
     ) -> Result<(), Rejection> {
         let Some(&recipient) = self.names.get(&fold(to)) else {
-            return Err(Rejection::new(
-                ErrorCode::NoSuchUser,
-                format!("{to} is not online"),
-            ));
+            let message = format!("{to} is not online");
+            return Err(Rejection::new(ErrorCode::NoSuchUser, message));
         };
-        let from = self.name_of(conn).unwrap_or_default().to_string();
+        let Some(from) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+            return Ok(());
+        };
         let to = self.name_of(recipient).unwrap_or_default().to_string();
         let (id, ts) = self.next_message_stamp();
         let event = |reference| {
+            let (from, to, text) = (&*from, to.as_str(), text.as_str());
             Event::Dm {
                 id,
-                from: &from,
-                to: &to,
+                from,
+                to,
                 text,
                 ts,
                 reference,
@@ -544,6 +600,15 @@ impl Hub {
             self.send(recipient, &event(None));
         }
         self.send(conn, &event(reference));
+        let record = MessageRecord {
+            id,
+            room_id: None,
+            sender: from,
+            recipient: Some(to),
+            text,
+            ts,
+        };
+        self.persist(StoreJob::Append { record, ack: None });
         Ok(())
     }
 
@@ -649,6 +714,21 @@ impl Hub {
     }
 
     // ----- delivery -----
+
+    /// Hands a job to the store thread. Its queue is large; only if the disk falls that far
+    /// behind does the hub wait, because losing a message is worse than slowing down.
+    fn persist(&self, job: StoreJob) {
+        match self.store.try_send(job) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(job)) => {
+                log::warn!("the database is falling behind; waiting for it");
+                let _ = self.store.send(job);
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                log::error!("the store thread is gone")
+            }
+        }
+    }
 
     fn reply_error(&mut self, conn: ConnId, rejection: &Rejection, reference: Option<&Ref>) {
         let json = crate::protocol::error_json(rejection, reference);

@@ -15,6 +15,7 @@ pub mod password;
 pub mod protocol;
 mod ratelimit;
 pub mod room;
+pub mod store;
 mod threads;
 mod upgrade;
 mod ws;
@@ -28,6 +29,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use store::Store;
 use threads::ThreadCount;
 
 /// Commands waiting for the hub; a full queue makes readers wait, which slows senders.
@@ -42,17 +44,33 @@ pub struct Server {
     accept_thread: Option<JoinHandle<()>>,
     hub_thread: Option<JoinHandle<()>>,
     verifier_thread: Option<JoinHandle<()>>,
+    store_thread: Option<JoinHandle<()>>,
 }
 
 /// Binds the port and starts serving on it.
 pub fn start(config: Config) -> io::Result<Server> {
+    let store = Store::open(&config.db)
+        .map_err(|e| io::Error::other(format!("database {}: {e}", config.db)))?;
+    let loaded = store
+        .load(room::RECENT_CAPACITY)
+        .map_err(|e| io::Error::other(format!("database {}: {e}", config.db)))?;
+    log::info!(
+        "database {}: {} rooms, last message id {}",
+        config.db,
+        loaded.rooms.len(),
+        loaded.last_message_id
+    );
     let listener = TcpListener::bind((config.host.as_str(), config.port))?;
     let local_addr = listener.local_addr()?;
     let http = http::HttpServer::start()?;
 
+    let (store_tx, store_rx) = store::queue();
+    let store_thread = std::thread::Builder::new()
+        .name("papo-store".into())
+        .spawn(move || store::run(store, store_rx))?;
     let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
     let (verify_tx, verify_rx) = password::verifier_queue();
-    let hub = Hub::new(config.presence_window, verify_tx);
+    let hub = Hub::new(config.presence_window, verify_tx, store_tx, loaded);
     let hub_thread = std::thread::Builder::new()
         .name("papo-hub".into())
         .spawn(move || hub::run(hub, hub_rx))?;
@@ -77,6 +95,7 @@ pub fn start(config: Config) -> io::Result<Server> {
         accept_thread: Some(accept_thread),
         hub_thread: Some(hub_thread),
         verifier_thread: Some(verifier_thread),
+        store_thread: Some(store_thread),
     })
 }
 
@@ -116,6 +135,10 @@ impl Server {
             let _ = t.join();
         }
         if let Some(t) = self.verifier_thread.take() {
+            let _ = t.join();
+        }
+        // With the hub gone the store's queue closes: it commits what is left and ends.
+        if let Some(t) = self.store_thread.take() {
             let _ = t.join();
         }
         if !self.shared.threads.wait(CLOSE_GRACE) {

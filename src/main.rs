@@ -17,9 +17,17 @@ fn main() -> ExitCode {
             print!("{}", config::help_text());
             return ExitCode::SUCCESS;
         }
-        Invocation::Backup { .. } => {
-            eprintln!("papo: backup needs persistence, which this build does not have yet");
-            return ExitCode::FAILURE;
+        Invocation::Backup { config, out } => {
+            return match papo::store::Store::backup(&config.db, &out) {
+                Ok(()) => {
+                    println!("papo: copied {} to {out}", config.db);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("papo: backup failed: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Invocation::Serve(config) => config,
     };

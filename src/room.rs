@@ -21,6 +21,8 @@ pub enum Access {
 }
 
 pub struct Room {
+    /// Its id in the database.
+    pub id: i64,
     /// The name as its creator spelled it.
     pub name: Arc<str>,
     pub access: Access,
@@ -43,8 +45,9 @@ struct Member {
 }
 
 impl Room {
-    pub fn new(name: Arc<str>, access: Access) -> Self {
+    pub fn new(id: i64, name: Arc<str>, access: Access) -> Self {
         Room {
+            id,
             name,
             access,
             by_order: BTreeMap::new(),
@@ -182,7 +185,7 @@ mod tests {
 
     #[test]
     fn members_keep_join_order_across_leaves() {
-        let mut room = Room::new("r".into(), Access::Public);
+        let mut room = Room::new(1, "r".into(), Access::Public);
         for c in [5, 3, 9] {
             assert!(room.add(c));
         }
@@ -195,7 +198,7 @@ mod tests {
 
     #[test]
     fn presence_keeps_each_users_last_change() {
-        let mut room = Room::new("r".into(), Access::Public);
+        let mut room = Room::new(1, "r".into(), Access::Public);
         assert!(room.note_presence("Ana".into(), true));
         assert!(!room.note_presence("Beto".into(), true));
         room.note_presence("ana".into(), false);

@@ -4,6 +4,7 @@ use super::*;
 use crate::outbox::{self, Inbox, Outbound};
 use crate::password;
 use crate::protocol::parse_request;
+use crate::store::{self, Loaded, Store};
 use serde_json::{json, Value};
 
 const WINDOW: Duration = Duration::from_millis(50);
@@ -11,6 +12,8 @@ const WINDOW: Duration = Duration::from_millis(50);
 struct Harness {
     hub: Hub,
     verify_rx: Receiver<VerifyJob>,
+    store_rx: Receiver<StoreJob>,
+    store: Store,
     inboxes: HashMap<ConnId, Inbox>,
     now: Instant,
 }
@@ -18,9 +21,12 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let (verify_tx, verify_rx) = password::verifier_queue();
+        let (store_tx, store_rx) = store::queue();
         Harness {
-            hub: Hub::new(WINDOW, verify_tx),
+            hub: Hub::new(WINDOW, verify_tx, store_tx, Loaded::default()),
             verify_rx,
+            store_rx,
+            store: Store::open(":memory:").unwrap(),
             inboxes: HashMap::new(),
             now: Instant::now(),
         }
@@ -65,6 +71,12 @@ impl Harness {
             self.hub
                 .handle(HubInput::Verified(Verified { job, ok }), self.now);
         }
+    }
+
+    /// Commits what the hub handed the store, as the store thread would.
+    fn run_store(&mut self) {
+        let jobs: Vec<StoreJob> = self.store_rx.try_iter().collect();
+        self.store.apply(jobs);
     }
 
     fn advance(&mut self, by: Duration) {
@@ -264,7 +276,7 @@ fn joined_lists_at_most_100_members_and_who_lists_all() {
 }
 
 #[test]
-fn history_pages_backwards_through_remembered_messages() {
+fn history_pages_backwards_through_stored_messages() {
     let mut h = Harness::new();
     h.user(1, "Ana");
     h.send(1, json!({"type": "create", "room": "r"}));
@@ -276,6 +288,10 @@ fn history_pages_backwards_through_remembered_messages() {
         );
     }
     let frames = h.frames(1);
+    let acks_now = frames.iter().filter(|f| f["type"] == "ack").count();
+    assert_eq!(acks_now, 0, "acks wait for the commit");
+    h.run_store();
+    let frames = h.frames(1);
     let acks: Vec<&Value> = frames.iter().filter(|f| f["type"] == "ack").collect();
     assert_eq!(acks.len(), 60);
     let first_id = acks[0]["id"].as_u64().unwrap();
@@ -284,6 +300,7 @@ fn history_pages_backwards_through_remembered_messages() {
         .all(|w| w[0]["id"].as_u64() < w[1]["id"].as_u64()));
 
     h.send(1, json!({"type": "history", "room": "r", "limit": 5}));
+    h.run_store();
     let page = h.next(1);
     let texts: Vec<&str> = page["messages"]
         .as_array()
@@ -296,6 +313,7 @@ fn history_pages_backwards_through_remembered_messages() {
         1,
         json!({"type": "history", "room": "r", "before": first_id + 3}),
     );
+    h.run_store();
     let page = h.next(1);
     let texts: Vec<&str> = page["messages"]
         .as_array()
