@@ -1,0 +1,138 @@
+//! Smoke test of the load benchmark (benches/load): every scenario at a tiny size against an
+//! in-process papo, so the benchmark cannot rot; asserts nothing goes missing.
+
+#[allow(dead_code)]
+#[path = "../benches/load/mod.rs"]
+mod load;
+
+use std::sync::Mutex;
+
+use load::{Env, Opts, Proto, Report, Target};
+
+/// One scenario at a time: they measure CPU, and in parallel they starve each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Starts a papo, runs one scenario against it with the bench's own code, stops the papo.
+fn run(args: &[&str]) -> Report {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = papo::Config {
+        port: 0,
+        db: ":memory:".into(),
+        rate_limit: 0,
+        // A debug build on a busy machine can leave writer threads unscheduled for a
+        // while; this test checks the benchmark's bookkeeping, not the slow-consumer limit.
+        queue_frames: 16_384,
+        ..papo::Config::default()
+    };
+    let server = papo::start(c).expect("papo starts");
+    let url = format!("ws://{}", server.local_addr());
+    let opts = Opts::parse(args).expect("flags parse");
+    let target = Target::new(&url, Proto::Papo).expect("target");
+    // The server runs in this process: its CPU figures include the client's.
+    let env = Env::new(target, Some(std::process::id()), "papo-in-process", 16);
+    let rt = load::runtime(1).expect("runtime");
+    let report = rt.block_on(load::run(&env, &opts));
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    server.shutdown();
+    let report = report.unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    report.print();
+    report
+}
+
+#[test]
+fn fanout_open_loop_delivers_everything() {
+    let r = run(&[
+        "fanout",
+        "--members",
+        "20",
+        "--senders",
+        "3",
+        "--rate",
+        "20",
+        "--duration",
+        "1",
+    ]);
+    assert!(r.u64("sent") > 0, "nothing was sent");
+    assert_eq!(r.u64("deliveries"), r.u64("sent") * 20);
+    assert_eq!(r.u64("missing"), 0);
+    assert_eq!(r.u64("duplicates"), 0);
+    assert_eq!(r.u64("errors"), 0);
+    assert_eq!(r.u64("latency_samples"), r.u64("deliveries"));
+}
+
+#[test]
+fn fanout_closed_loop_delivers_everything() {
+    let r = run(&[
+        "fanout",
+        "--members",
+        "10",
+        "--senders",
+        "2",
+        "--rate",
+        "0",
+        "--duration",
+        "1",
+    ]);
+    assert!(r.u64("sent") >= 2);
+    assert_eq!(r.u64("missing"), 0);
+    assert_eq!(r.u64("duplicates"), 0);
+}
+
+#[test]
+fn rooms_delivers_everything() {
+    let r = run(&[
+        "rooms",
+        "--rooms",
+        "5",
+        "--members",
+        "4",
+        "--rate",
+        "100",
+        "--duration",
+        "1",
+    ]);
+    assert!(r.u64("sent") > 0);
+    assert_eq!(r.u64("missing"), 0);
+    assert_eq!(r.u64("duplicates"), 0);
+}
+
+#[test]
+fn shootout_grows_to_its_max() {
+    let r = run(&[
+        "shootout",
+        "--start",
+        "10",
+        "--step",
+        "10",
+        "--max",
+        "20",
+        "--broadcasts",
+        "10",
+    ]);
+    assert_eq!(r.u64("largest_room_under_limit"), 20);
+}
+
+#[test]
+fn joinstorm_settles() {
+    let r = run(&["joinstorm", "--clients", "120", "--timeout", "20"]);
+    assert_eq!(r.get("settled"), Some(&serde_json::Value::Bool(true)));
+    assert_eq!(r.u64("failed"), 0);
+    assert_eq!(r.u64("member_count_min"), 120);
+    // Everyone knows at least the first 100 (the capped snapshot) or everyone before them.
+    assert!(r.u64("known_names_min") >= 100);
+}
+
+#[test]
+fn idle_holds_its_connections() {
+    let r = run(&[
+        "idle",
+        "--clients",
+        "50",
+        "--room-size",
+        "10",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(r.u64("connected"), 50);
+    assert_eq!(r.u64("failed"), 0);
+}
