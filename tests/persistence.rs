@@ -1,0 +1,326 @@
+//! Persistence over real TCP: rooms, passwords, ids and history survive a restart; acked
+//! messages survive SIGKILL; bad database files are refused untouched; backup works live.
+
+mod common;
+
+use common::{test_config, Client, TestServer, WAIT};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh directory for one test's database files, removed afterwards.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("papo-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn server_on(db: &str) -> TestServer {
+    TestServer::start(papo::Config {
+        db: db.into(),
+        ..test_config()
+    })
+}
+
+/// Every message of a room, oldest first, paging back with `before`.
+fn all_history(client: &mut Client, room: &str) -> Vec<Value> {
+    let mut messages: Vec<Value> = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut cmd = json!({"type": "history", "room": room, "limit": 100});
+        if let Some(b) = before {
+            cmd["before"] = json!(b);
+        }
+        let page = client.request(cmd, json!("page"));
+        assert_eq!(page["type"], "history", "{page}");
+        let batch = page["messages"].as_array().unwrap().clone();
+        if batch.is_empty() {
+            break;
+        }
+        before = batch[0]["id"].as_u64();
+        messages.splice(0..0, batch);
+    }
+    messages
+}
+
+#[test]
+fn rooms_passwords_ids_and_history_survive_a_restart() {
+    let dir = TempDir::new("restart");
+    let db = dir.file("papo.db");
+    let mut server = server_on(&db);
+    let mut ana = Client::hello(server.addr, "Ana");
+    let _beto = Client::hello(server.addr, "Beto");
+    ana.create("jogos", Some("123"));
+    ana.create("Livre", None);
+    ana.join("jogos", Some("123"));
+    let mut last_id = 0;
+    for text in ["primeira", "segunda", "terceira"] {
+        let (ack, _) = ana.text_ref("jogos", text, json!(text));
+        last_id = ack["id"].as_u64().unwrap();
+    }
+    let dm = ana.request(
+        json!({"type": "dm", "to": "Beto", "text": "oi"}),
+        json!("dm"),
+    );
+    let dm_id = dm["id"].as_u64().unwrap();
+    assert!(dm_id > last_id);
+    drop(ana);
+    server.shutdown();
+
+    let server = server_on(&db);
+    let mut caio = Client::hello(server.addr, "Caio");
+    let rooms = caio.request(json!({"type": "list"}), json!(1));
+    assert_eq!(
+        rooms["rooms"],
+        json!([
+            {"room": "jogos", "protected": true, "member_count": 0},
+            {"room": "Livre", "protected": false, "member_count": 0}
+        ])
+    );
+    caio.expect_error(
+        json!({"type": "join", "room": "jogos", "password": "12"}),
+        "wrong_password",
+    );
+    caio.expect_error(json!({"type": "join", "room": "jogos"}), "wrong_password");
+    caio.expect_error(json!({"type": "create", "room": "LIVRE"}), "room_exists");
+    let joined = caio.join("jogos", Some("123"));
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["primeira", "segunda", "terceira"]);
+    assert_eq!(joined["history"][0]["from"], "Ana");
+
+    let (ack, _) = caio.text_ref("jogos", "depois", json!("after"));
+    assert!(
+        ack["id"].as_u64().unwrap() > dm_id,
+        "ids continue after the DM's: {ack}"
+    );
+    let history = all_history(&mut caio, "jogos");
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[3]["text"], "depois");
+}
+
+#[test]
+fn history_pages_through_more_than_memory_holds() {
+    let dir = TempDir::new("pages");
+    let db = dir.file("papo.db");
+    let server = server_on(&db);
+    let mut ana = Client::hello(server.addr, "Ana");
+    ana.join("longa", None);
+    for i in 0..250 {
+        ana.say("longa", &format!("m{i}"));
+    }
+    ana.recv_message("longa", "m249");
+    let history = all_history(&mut ana, "longa");
+    let texts: Vec<String> = history
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..250).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, expected);
+}
+
+/// The papo binary on `db`, port 0; returns it and the address it printed.
+fn spawn_binary(db: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
+        .args([
+            "--port",
+            "0",
+            "--db",
+            db,
+            "--rate-limit",
+            "0",
+            "--log-level",
+            "warn",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("papo starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("papo prints its address");
+    let url = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a URL on the first line");
+    (child, url.parse().expect("an address"))
+}
+
+#[test]
+fn acked_messages_survive_sigkill() {
+    let dir = TempDir::new("crash");
+    let db = dir.file("papo.db");
+    let (mut child, addr) = spawn_binary(&db);
+    let mut ana = Client::hello(addr, "Ana");
+    ana.join("jogos", Some("123"));
+    const N: usize = 300;
+    for i in 0..N {
+        ana.send(json!({"type": "text", "room": "jogos", "text": format!("m{i}"), "ref": i}));
+    }
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while acked.len() < N / 2 && Instant::now() < deadline {
+        let frame = ana.recv_until(|v| v["type"] == "ack");
+        acked.push(frame["id"].as_u64().unwrap());
+    }
+    // Killed mid-stream, right after half the acks: no chance to shut down cleanly.
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    drop(ana);
+
+    let (mut child, addr) = spawn_binary(&db);
+    let mut beto = Client::hello(addr, "Beto");
+    beto.join("jogos", Some("123"));
+    let kept: std::collections::HashSet<u64> = all_history(&mut beto, "jogos")
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !kept.contains(id)).collect();
+    assert!(lost.is_empty(), "acked but lost after SIGKILL: {lost:?}");
+    assert!(acked.len() >= N / 2);
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+/// Runs the binary on `db` and expects it to refuse to start; returns its stderr.
+fn refused_start(db: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
+        .args(["--port", "0", "--db", db])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("papo started on a database it should refuse");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    stderr
+}
+
+#[test]
+fn a_corrupt_database_is_refused_and_left_untouched() {
+    let dir = TempDir::new("corrupt");
+    let db = dir.file("papo.db");
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&db, &garbage).unwrap();
+    let stderr = refused_start(&db);
+    assert!(
+        stderr.contains("database") && stderr.contains("not a database"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+    assert!(!Path::new(&format!("{db}-wal")).exists());
+}
+
+#[test]
+fn a_database_from_a_newer_papo_is_refused_and_left_untouched() {
+    let dir = TempDir::new("newer");
+    let db = dir.file("papo.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let stderr = refused_start(&db);
+    assert!(stderr.contains("newer papo"), "{stderr}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[test]
+fn backup_copies_a_database_while_it_serves() {
+    let dir = TempDir::new("backup");
+    let db = dir.file("papo.db");
+    let copy = dir.file("copy.db");
+    let server = server_on(&db);
+    let mut ana = Client::hello(server.addr, "Ana");
+    ana.join("jogos", Some("123"));
+    ana.text_ref("jogos", "guardada", json!(1));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_papo"))
+        .args(["backup", &copy, "--db", &db])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ana.text_ref("jogos", "ainda serve", json!(2));
+
+    let restored = server_on(&copy);
+    let mut beto = Client::hello(restored.addr, "Beto");
+    beto.expect_error(
+        json!({"type": "join", "room": "jogos", "password": "x"}),
+        "wrong_password",
+    );
+    let joined = beto.join("jogos", Some("123"));
+    assert_eq!(joined["history"][0]["text"], "guardada");
+    assert_eq!(joined["history"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn passwords_are_stored_only_as_argon2id_hashes() {
+    let dir = TempDir::new("hash");
+    let db = dir.file("papo.db");
+    let mut server = server_on(&db);
+    let mut ana = Client::hello(server.addr, "Ana");
+    ana.create("cofre", Some("segredo-123"));
+    ana.join("cofre", Some("segredo-123"));
+    drop(ana);
+    server.shutdown();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (hash, creator): (String, String) = conn
+        .query_row(
+            "SELECT password_hash, creator FROM rooms WHERE name = 'cofre'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert_eq!(creator, "Ana");
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(
+        !bytes.windows(11).any(|w| w == b"segredo-123"),
+        "the password itself is never written"
+    );
+}
