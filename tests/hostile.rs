@@ -52,7 +52,6 @@ fn malformed_frames() -> Vec<String> {
         "null",
         "true",
         "{}",
-        "{\"ref\":1}",
         "{\"Type\":\"list\"}",
         "{\"type\":5}",
         "{\"type\":null}",
@@ -77,11 +76,7 @@ fn malformed_frames() -> Vec<String> {
     .collect();
     v.push("{".repeat(5000));
     v.push(format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)));
-    v.push(format!(
-        "{}1{}",
-        "{\"a\":".repeat(10_000),
-        "}".repeat(10_000)
-    ));
+    // deeply nested objects are in hostile_nesting.rs (they once aborted the process)
     v
 }
 
@@ -93,6 +88,9 @@ fn attack_malformed_json(addr: SocketAddr) {
         let e = c.expect_raw_error(&raw, "bad_request");
         assert!(e.get("ref").is_none(), "{e}");
     }
+    // an object without type but with a valid ref: the error carries the ref
+    let e = c.expect_raw_error(r#"{"ref":1}"#, "bad_request");
+    assert_eq!(e["ref"], 1);
     c.assert_alive_unidentified();
     // after hello too
     let mut c = Client::hello(addr, "malformed");
