@@ -1,9 +1,10 @@
 //! A connection's outgoing queue: frames encoded once and shared, the bounded channel the
 //! writer thread drains, and the slow-consumer rule for when that channel fills up.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A server→client WebSocket text frame, encoded once (header and JSON payload in one
 /// buffer) so a broadcast to a thousand members costs a thousand `Arc` clones, not a
@@ -112,32 +113,60 @@ pub enum Push {
 #[derive(Clone, Debug)]
 pub struct Outbox {
     tx: Sender<Outbound>,
-    slow: Arc<AtomicBool>,
+    state: Arc<QueueState>,
 }
 
 /// The writer's side: the queue, and whether the connection was found too slow.
 pub struct Inbox {
-    pub rx: Receiver<Outbound>,
-    slow: Arc<AtomicBool>,
+    rx: Receiver<Outbound>,
+    state: Arc<QueueState>,
+}
+
+/// The bound is counted here rather than by a bounded channel, because crossbeam's bounded
+/// channel allocates every slot up front (tens of KiB per idle connection), while its
+/// unbounded one grows in small blocks only when frames are actually waiting.
+#[derive(Debug)]
+struct QueueState {
+    queued: AtomicUsize,
+    capacity: usize,
+    slow: AtomicBool,
+}
+
+/// A queue holding at most `capacity` frames (close frames always fit).
+pub fn channel(capacity: usize) -> (Outbox, Inbox) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let state = Arc::new(QueueState {
+        queued: AtomicUsize::new(0),
+        capacity,
+        slow: AtomicBool::new(false),
+    });
+    (
+        Outbox {
+            tx,
+            state: state.clone(),
+        },
+        Inbox { rx, state },
+    )
 }
 
 impl Inbox {
     pub fn is_slow(&self) -> bool {
-        self.slow.load(Ordering::Acquire)
+        self.state.slow.load(Ordering::Acquire)
     }
-}
 
-/// A queue holding at most `capacity` frames.
-pub fn channel(capacity: usize) -> (Outbox, Inbox) {
-    let (tx, rx) = crossbeam_channel::bounded(capacity);
-    let slow = Arc::new(AtomicBool::new(false));
-    (
-        Outbox {
-            tx,
-            slow: slow.clone(),
-        },
-        Inbox { rx, slow },
-    )
+    /// The next item, waiting until `deadline` at most.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Outbound, RecvTimeoutError> {
+        let item = self.rx.recv_deadline(deadline)?;
+        self.state.queued.fetch_sub(1, Ordering::AcqRel);
+        Ok(item)
+    }
+
+    /// The next item if one is waiting.
+    pub fn try_recv(&self) -> Option<Outbound> {
+        let item = self.rx.try_recv().ok()?;
+        self.state.queued.fetch_sub(1, Ordering::AcqRel);
+        Some(item)
+    }
 }
 
 impl Outbox {
@@ -147,31 +176,41 @@ impl Outbox {
     }
 
     pub fn push_outbound(&self, item: Outbound) -> Push {
-        if self.is_slow() {
+        let state = &*self.state;
+        if state.slow.load(Ordering::Acquire) {
             return Push::Closed;
         }
-        match self.tx.try_send(item) {
+        if state.queued.fetch_add(1, Ordering::AcqRel) >= state.capacity {
+            state.queued.fetch_sub(1, Ordering::AcqRel);
+            // Only the first overflow reports Slow, so the connection is dropped once.
+            return if state.slow.swap(true, Ordering::AcqRel) {
+                Push::Closed
+            } else {
+                Push::Slow
+            };
+        }
+        self.enqueue(item)
+    }
+
+    fn enqueue(&self, item: Outbound) -> Push {
+        match self.tx.send(item) {
             Ok(()) => Push::Queued,
-            Err(TrySendError::Full(_)) => {
-                // Only the first overflow reports Slow, so the connection is dropped once.
-                if self.slow.swap(true, Ordering::AcqRel) {
-                    Push::Closed
-                } else {
-                    Push::Slow
-                }
+            Err(_) => {
+                self.state.queued.fetch_sub(1, Ordering::AcqRel);
+                Push::Closed
             }
-            Err(TrySendError::Disconnected(_)) => Push::Closed,
         }
     }
 
     pub fn is_slow(&self) -> bool {
-        self.slow.load(Ordering::Acquire)
+        self.state.slow.load(Ordering::Acquire)
     }
 
-    /// Queues a close frame; the writer ends the connection after it.
+    /// Queues a close frame, past the bound if need be; the writer ends the connection
+    /// after it.
     pub fn close(&self, code: u16, reason: &str) {
-        // A full queue already means the connection is being closed as slow.
-        let _ = self.tx.try_send(Outbound::Close(code, reason.to_string()));
+        self.state.queued.fetch_add(1, Ordering::AcqRel);
+        self.enqueue(Outbound::Close(code, reason.to_string()));
     }
 }
 

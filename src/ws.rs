@@ -227,15 +227,15 @@ fn write_loop(stream: &TcpStream, inbox: Inbox, ping_interval: std::time::Durati
             );
             break;
         }
-        match inbox.rx.recv_deadline(next_ping) {
+        match inbox.recv_deadline(next_ping) {
             Ok(item) => batch.push(item),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         while batch.len() < WRITE_BATCH {
-            match inbox.rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
+            match inbox.try_recv() {
+                Some(item) => batch.push(item),
+                None => break,
             }
         }
         let now = Instant::now();

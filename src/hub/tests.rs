@@ -87,7 +87,7 @@ impl Harness {
     fn frames(&mut self, conn: ConnId) -> Vec<Value> {
         let inbox = &self.inboxes[&conn];
         let mut out = Vec::new();
-        while let Ok(item) = inbox.rx.try_recv() {
+        while let Some(item) = inbox.try_recv() {
             out.push(match item {
                 Outbound::Frame(frame) => serde_json::from_str(frame.json()).unwrap(),
                 Outbound::Close(code, reason) => json!({"close": code, "reason": reason}),
