@@ -173,8 +173,8 @@ pub fn help_text() -> String {
     };
     let mut out = String::from(
         "papo: real-time web chat with rooms, in one binary\n\n\
-         Usage: papo [FLAGS]            serve the chat\n       \
-         papo backup OUT.db [FLAGS]  copy the database (safe while serving)\n\nFlags:\n",
+         Usage: papo [FLAGS]                   serve the chat\n       \
+         papo backup OUT.db [FLAGS]     copy the database (safe while serving)\n\nFlags:\n",
     );
     for f in FLAGS {
         let left = format!("{} {}", f.name, f.value);
