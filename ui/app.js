@@ -166,22 +166,31 @@ function applyJoined(conv, reply, { first }) {
 // After a reconnect: hello again is done; now each room, with what we missed (deduplicated by id).
 async function rejoinAll() {
   const rooms = store.rooms();
-  await Promise.all(rooms.map(async (conv) => {
-    const lastBefore = conv.lastMsgId();
-    try {
-      const reply = await conn.request({ type: 'join', room: conv.name, ...(conv.password ? { password: conv.password } : {}) });
-      const unseenAll = (reply.history || []).length >= HISTORY_PAGE && reply.history.every((m) => !conv.has(m));
-      applyJoined(conv, reply, { first: false });
-      if (unseenAll && lastBefore) await fillGap(conv, lastBefore);
-      addSystem(conv, 'sysReconnected', {}, false);
-    } catch (err) {
-      if (err.code === 'no_such_room' || err.code === 'wrong_password') dropRoom(conv, err.code);
-      else if (err.code !== 'offline') view.showMainError(errorText(err));
-    }
-  }));
+  const outcomes = await Promise.all(rooms.map((conv) => rejoin(conv)));
+  const gone = rooms.filter((_, i) => outcomes[i] === 'no_such_room');
+  const locked = rooms.filter((_, i) => outcomes[i] === 'wrong_password');
+  if (gone.length || locked.length) dropRooms(gone, locked);
   for (const conv of store.dms()) if (session.outage) addSystem(conv, 'sysReconnected', {}, false);
   refreshAll();
   if (store.active) view.renderConversation(store);
+}
+
+// Rejoins one room; returns 'ok' or the error code that stopped it.
+async function rejoin(conv) {
+  const lastBefore = conv.lastMsgId();
+  try {
+    const reply = await conn.request({ type: 'join', room: conv.name, ...(conv.password ? { password: conv.password } : {}) });
+    const unseenAll = (reply.history || []).length >= HISTORY_PAGE && reply.history.every((m) => !conv.has(m));
+    applyJoined(conv, reply, { first: false });
+    if (unseenAll && lastBefore) await fillGap(conv, lastBefore);
+    addSystem(conv, 'sysReconnected', {}, false);
+    return 'ok';
+  } catch (err) {
+    if (err.code !== 'offline' && err.code !== 'no_such_room' && err.code !== 'wrong_password') {
+      view.showMainError(errorText(err));
+    }
+    return err.code;
+  }
 }
 
 // More than a page was missed: walk back until we meet a message we already have.
@@ -199,12 +208,21 @@ async function fillGap(conv, lastBefore) {
   }
 }
 
-function dropRoom(conv, code) {
-  const wasActive = store.activeId === conv.id;
-  store.remove(conv.id);
-  store.directory.delete(nameKey(conv.name));
-  view.showMainError(code === 'no_such_room' ? t('roomGone', { room: conv.name }) : t('sysRoomLocked', { room: conv.name }), 0);
-  view.announce(code === 'no_such_room' ? t('sysRoomGone', { room: conv.name }) : t('sysRoomLocked', { room: conv.name }));
+// Rooms we could not get back into: one notice for all of them, and out of the sidebar.
+function dropRooms(gone, locked) {
+  const wasActive = [...gone, ...locked].some((c) => c.id === store.activeId);
+  for (const conv of [...gone, ...locked]) {
+    store.remove(conv.id);
+    if (gone.includes(conv)) store.directory.delete(nameKey(conv.name));
+  }
+  const list = (convs) => new Intl.ListFormat(lang(), { type: 'conjunction' }).format(convs.map((c) => c.name));
+  const parts = [];
+  if (gone.length === 1) parts.push(t('roomGone', { room: gone[0].name }));
+  if (gone.length > 1) parts.push(t('roomsGone', { rooms: list(gone) }));
+  if (locked.length) parts.push(t('roomLocked', { rooms: list(locked) }));
+  const text = parts.join(' ');
+  view.showMainError(text, 0);
+  view.announce(text);
   if (wasActive) openConversation(null);
 }
 
@@ -502,6 +520,7 @@ function wire() {
     openConversation(null);
   });
   els.logout.addEventListener('click', logout);
+  els.mainErrorClose.addEventListener('click', () => view.showMainError(''));
   els.navLobby.addEventListener('click', () => openConversation(null));
   els.refreshRooms.addEventListener('click', refreshDirectory);
   els.roomFilter.addEventListener('input', () => view.renderLobby(store));

@@ -18,6 +18,7 @@ export const els = {
   newDm: $('new-dm'), dmForm: $('dm-form'), dmName: $('dm-name'),
   meAvatar: $('me-avatar'), meName: $('me-name'), connStatus: $('conn-status'), logout: $('logout'),
   main: $('main'), title: $('conv-title'), sub: $('conv-sub'), mainError: $('main-error'),
+  mainErrorText: $('main-error-text'), mainErrorClose: $('main-error-close'),
   toggleMembers: $('toggle-members'), leaveRoom: $('leave-room'), closeDm: $('close-dm'),
   lobby: $('lobby'), roomDir: $('room-dir'), roomDirEmpty: $('room-dir-empty'), roomFilter: $('room-filter'),
   refreshRooms: $('refresh-rooms'), createForm: $('create-form'), createName: $('create-name'),
@@ -40,11 +41,13 @@ export function showError(el, message) {
 }
 
 let mainErrorTimer = null;
-// A dismissable notice at the top of the chat for errors that belong to no form (room gone, rate limited…).
+// A dismissable notice at the top of the chat for errors that belong to no form (room gone, rate limited…);
+// ms = 0 keeps it until dismissed.
 export function showMainError(message, ms = 8000) {
-  showError(els.mainError, message);
+  els.mainErrorText.textContent = message || '';
+  els.mainError.hidden = !message;
   clearTimeout(mainErrorTimer);
-  if (message && ms) mainErrorTimer = setTimeout(() => showError(els.mainError, ''), ms);
+  if (message && ms) mainErrorTimer = setTimeout(() => showMainError(''), ms);
 }
 
 export function showLogin() {
