@@ -230,6 +230,7 @@ impl PapoServer {
             // Room for `idle --clients 10000` plus the rooms' creator (default: 10,000).
             .args(["--max-connections", "20000"])
             .args(extra)
+            .stdout(std::process::Stdio::null()) // its banner; warnings go to stderr
             .spawn()
             .map_err(|e| format!("cannot start {bin}: {e}"))?;
         let mut s = PapoServer { child, port };

@@ -143,17 +143,21 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
         } else {
             ms(percentile(&times, 95.0))
         };
-        let cpu_pct = cpu_rows
-            .iter()
-            .find(|(k, _)| k == "server_cpu_pct")
-            .map(|(_, v)| v.clone())
-            .unwrap_or(serde_json::Value::Null);
+        let row = |name: &str| {
+            cpu_rows
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let (cpu_pct, client_pct) = (row("server_cpu_pct"), row("client_cpu_pct"));
         r.notes.push(format!(
-            "room {size:>6}: p50 {:>8} ms  p95 {:>8} ms  max {:>8} ms  server cpu {}%  (grew in {:.1} s){}",
+            "room {size:>6}: p50 {:>8} ms  p95 {:>8} ms  max {:>8} ms  cpu server {}% client {}%  (grew in {:.1} s){}",
             ms(percentile(&times, 50.0)),
             if timed_out { "timeout".to_string() } else { p95.to_string() },
             ms(times.last().copied().unwrap_or(0)),
             cpu_pct,
+            client_pct,
             grow_s,
             if timed_out { "  broadcast timed out" } else { "" }
         ));
@@ -163,6 +167,7 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
             "p95_ms": if timed_out { serde_json::Value::Null } else { json!(p95) },
             "max_ms": ms(times.last().copied().unwrap_or(0)),
             "server_cpu_pct": cpu_pct,
+            "client_cpu_pct": client_pct,
             "timed_out": timed_out,
         }));
         if timed_out {

@@ -17,7 +17,8 @@ pub struct ProcSample {
     pub threads: u64,
 }
 
-/// Reads /proc/<pid>/stat and /proc/<pid>/status (`None` for "self" is spelled `pid = 0`).
+/// Reads /proc/<pid>/stat and /proc/<pid>/status (pid 0 = this process); `None` if the
+/// process is gone.
 pub fn sample(pid: u32) -> Option<ProcSample> {
     let dir = if pid == 0 {
         "/proc/self".to_string()
@@ -29,6 +30,9 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     // utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
+    if matches!(f.first(), Some(&"Z") | Some(&"X")) {
+        return None; // exited, not yet reaped
+    }
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
     let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
@@ -74,6 +78,9 @@ impl CpuWindow {
             Some((b?.cpu_ticks.saturating_sub(a?.cpu_ticks)) as f64 / TICKS_PER_SEC)
         };
         let server1 = self.server_pid.and_then(sample);
+        if self.server_pid.is_some() && server1.is_none() {
+            r.add("server_exited", true);
+        }
         if let Some(s) = cpu(self.server0, server1) {
             r.add(&format!("{prefix}server_cpu_s"), round(s, 2));
             r.add(
