@@ -277,6 +277,28 @@ fn ping_keeps_a_responsive_client_and_idle_timeout_closes_a_silent_one() {
         };
         let _ = tx.send((end, pings, t.elapsed()));
     });
+    // a raw client that never pongs but keeps sending frames is not idle
+    let mut chatty = RawWs::connect(s.addr);
+    let chatty_thread = std::thread::spawn(move || {
+        for i in 0..10 {
+            chatty.send_json(&json!({"type": "list", "ref": i}));
+            loop {
+                match chatty.read_frame(WAIT) {
+                    RawEvent::Frame { opcode: 0x9, .. } => {} // never answered
+                    RawEvent::Frame {
+                        opcode: 0x1,
+                        payload,
+                    } => {
+                        let v: Value = serde_json::from_slice(&payload).unwrap();
+                        assert_eq!(v["ref"], i, "{v}");
+                        break;
+                    }
+                    other => panic!("chatty client: {other:?} at frame {i}"),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
     let frames = good.collect_for(Duration::from_millis(2500));
     assert!(frames.is_empty(), "{frames:?}");
     assert!(
@@ -285,6 +307,9 @@ fn ping_keeps_a_responsive_client_and_idle_timeout_closes_a_silent_one() {
         good.pings
     );
     good.assert_alive();
+    chatty_thread
+        .join()
+        .expect("a client sending frames every 250 ms stays connected");
     let (end, pings, took) = rx.recv_timeout(WAIT).expect("silent client thread");
     assert_ne!(end, "timeout", "a client that never answers must be closed");
     assert!(pings >= 1, "the silent client was pinged");

@@ -166,6 +166,9 @@ fn pending_presence_is_sent_before_later_events_of_the_room() {
     let t = Instant::now();
     let j = b.request(json!({"type": "join", "room": "sala"}), json!(2));
     assert_eq!(j["members"], json!(["Ana", "Beto"]));
+    // replies such as `members` do not flush pending presence
+    let w = a.request(json!({"type": "who", "room": "sala"}), json!("w"));
+    assert_eq!(w["members"], json!(["Ana", "Beto"]));
     b.say("sala", "oi");
     let p = a.expect_type("presence");
     assert_eq!(p["joined"], json!(["Beto"]), "{p}");
