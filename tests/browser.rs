@@ -596,7 +596,18 @@ fn two_people_chat_in_chromium() {
     assert_eq!(ana.text_of("#conv-title"), "#jogos");
     wait_system_line(&ana, "Você entrou na sala");
 
-    // Beto connects; the room is listed with a lock; a wrong password is an inline error.
+    // A name already online (in any case) is an inline error; then Beto connects. The room is
+    // listed with a lock; a wrong password is an inline error.
+    beto.fill("#login-name", "ANA");
+    beto.enter();
+    beto.wait_for(
+        "!document.getElementById('login-error').hidden",
+        "the name-taken error",
+    );
+    assert_eq!(
+        beto.text_of("#login-error"),
+        "That name is taken. Pick another one."
+    );
     login(&beto, "Beto");
     beto.wait_for(
         "document.querySelector('.room-row[data-room=\"jogos\"] .room-ico.locked')",
@@ -811,6 +822,13 @@ fn two_people_chat_in_chromium() {
     assert_eq!(ana.eval(stored), json!("papo.name"));
     assert_eq!(beto.eval(stored), json!("papo.lang,papo.name"));
 
+    // The CSP forbids inline style attributes; the page never creates one.
+    for tab in [&ana, &beto] {
+        assert_eq!(
+            tab.eval("document.querySelectorAll('[style]').length"),
+            json!(0)
+        );
+    }
     let problems = std::mem::take(&mut cdp.borrow_mut().problems);
     for path in &shots {
         loud!("screenshot: {}", path.display());

@@ -19,6 +19,7 @@ const session = {
   everOnline: false, // hello succeeded at least once: drops are reconnects, not failed logins
   outage: false, // a "connection lost" line was written for the current drop
   nameTakenTries: 0,
+  waitingForName: false, // the banner says why we wait, not just that we do
   lastTypingSent: new Map(),
   countdown: null,
 };
@@ -53,6 +54,7 @@ async function onOpen() {
     return helloFailed(err);
   }
   session.nameTakenTries = 0;
+  session.waitingForName = false;
   store.me = welcome.name;
   safeSet(NAME_KEY, welcome.name);
   store.setDirectory(welcome.rooms || []);
@@ -77,7 +79,7 @@ function helloFailed(err) {
   if (session.everOnline && err.code === 'name_taken' && session.nameTakenTries < NAME_TAKEN_RETRIES) {
     // Our previous connection has not been noticed as gone yet: wait and say hello again.
     session.nameTakenTries += 1;
-    view.setConnection('connecting', t('connNameWait'));
+    session.waitingForName = true;
     conn.restart(600 + 400 * session.nameTakenTries);
     return;
   }
@@ -116,7 +118,8 @@ function startCountdown(ms) {
   const until = Date.now() + ms;
   const tick = () => {
     const s = Math.ceil((until - Date.now()) / 1000);
-    view.setConnection('offline', s > 0 ? t('connLost', { s }) : t('connRetrying'));
+    if (session.waitingForName) view.setConnection('connecting', t('connNameWait'));
+    else view.setConnection('offline', s > 0 ? t('connLost', { s }) : t('connRetrying'));
   };
   tick();
   session.countdown = setInterval(tick, 1000);
@@ -145,6 +148,7 @@ async function joinRoom(room, password = '') {
   const reply = await conn.request({ type: 'join', room, ...(password ? { password } : {}) });
   const conv = existing || store.ensure('room', reply.room);
   conv.password = password;
+  view.showMainError(''); // a stale "room gone" notice no longer applies once you are in
   applyJoined(conv, reply, { first: !existing });
   openConversation(conv.id);
   return conv;
@@ -433,7 +437,7 @@ const handlers = {
   dm(ev) {
     const other = store.isMe(ev.from) ? ev.to : ev.from;
     const conv = store.ensure('dm', other);
-    if (!store.isMe(ev.from)) conv.name = ev.from; // the server's spelling
+    conv.name = other; // the server's spelling, whatever was typed to open the conversation
     receiveMessage(conv, ev);
   },
   presence(ev) {
