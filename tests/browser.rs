@@ -4,7 +4,8 @@
 //! restart with reconnect, and screenshots at desktop and phone widths in light and dark.
 //!
 //! Without Chromium the test prints SKIPPED and passes, unless `CI=true` or
-//! `PAPO_REQUIRE_BROWSER=1`, where a missing browser is a failure.
+//! `PAPO_REQUIRE_BROWSER=1`, where a missing browser is a failure. `PAPO_CHROMIUM` points at a
+//! browser elsewhere. Screenshots: `target/test-artifacts/*.png` (paths printed at the end).
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
@@ -32,7 +33,13 @@ const POLL: Duration = Duration::from_millis(50);
 
 // ------------------------------------------------------------------ finding and launching Chromium
 
+/// `PAPO_CHROMIUM` names the browser explicitly (a path that does not exist counts as none);
+/// otherwise Debian's /usr/bin/chromium, then `chromium` or `chromium-browser` on PATH.
 fn find_chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PAPO_CHROMIUM") {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
     let fixed = Path::new("/usr/bin/chromium");
     if fixed.is_file() {
         return Some(fixed.to_path_buf());
@@ -466,10 +473,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 // ------------------------------------------------------------------ the server
 
-fn start_server(port: u16) -> papo::Server {
+fn start_server(port: u16, db: &str) -> papo::Server {
     let config = papo::Config {
         port,
-        db: ":memory:".into(),
+        db: db.into(),
         rate_limit: 0,
         ..Default::default()
     };
@@ -485,6 +492,73 @@ fn start_server(port: u16) -> papo::Server {
             Err(e) => panic!("could not start papo on port {port}: {e}"),
         }
     }
+}
+
+/// A database file for the run, removed (with SQLite's side files) when the test ends.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new() -> TempDb {
+        let name = format!("papo-browser-{}.db", std::process::id());
+        TempDb(std::env::temp_dir().join(name))
+    }
+
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+/// Someone on a plain WebSocket (a bot, no browser): says one thing in a room and leaves.
+fn bot_says(addr: SocketAddr, name: &str, room: &str, password: &str, text: &str) {
+    let stream = TcpStream::connect(addr).expect("bot connects");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let (mut ws, _) =
+        tungstenite::client(format!("ws://{addr}/ws"), stream).expect("bot handshake");
+    let commands = [
+        json!({ "type": "hello", "name": name }),
+        json!({ "type": "join", "room": room, "password": password }),
+        json!({ "type": "text", "room": room, "text": text, "ref": 1 }),
+    ];
+    for (command, reply) in commands.iter().zip(["welcome", "joined", "ack"]) {
+        ws.send(Message::text(command.to_string())).unwrap();
+        loop {
+            let Message::Text(frame) = ws.read().expect("bot reads") else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(frame.as_str()).unwrap();
+            assert_ne!(v["type"], "error", "bot got {v} for {command}");
+            if v["type"] == reply {
+                break;
+            }
+        }
+    }
+    let _ = ws.close(None);
+}
+
+/// Stops the server and checks both pages say they lost it.
+fn stop_server(server: papo::Server, tabs: [&Tab; 2]) {
+    server.shutdown();
+    for tab in tabs {
+        tab.wait_for(
+            "document.body.dataset.conn === 'offline' && !document.getElementById('conn-banner').hidden",
+            "the page to say the connection dropped",
+        );
+    }
+}
+
+fn message_count(tab: &Tab, text: &str) -> Value {
+    tab.eval(&format!(
+        "[...document.querySelectorAll('#messages .msg .text')].filter(e => e.textContent === {}).length",
+        js(text)
+    ))
 }
 
 // ------------------------------------------------------------------ the scenario
@@ -550,8 +624,9 @@ fn two_people_chat_in_chromium() {
     let Some(binary) = find_chromium() else {
         let msg = "\n\
             ==================================================================\n\
-            SKIPPED tests/browser.rs: Chromium not found (/usr/bin/chromium or\n\
-            `chromium` on PATH). The page was NOT tested in a real browser.\n\
+            SKIPPED tests/browser.rs: Chromium not found (PAPO_CHROMIUM,\n\
+            /usr/bin/chromium, or `chromium` on PATH). The page was NOT tested\n\
+            in a real browser.\n\
             Install it (apt-get install chromium) to run this test; with CI=true\n\
             or PAPO_REQUIRE_BROWSER=1 a missing Chromium is a failure.\n\
             ==================================================================\n";
@@ -562,7 +637,8 @@ fn two_people_chat_in_chromium() {
         return;
     };
     let started = Instant::now();
-    let server = start_server(0);
+    let db = TempDb::new();
+    let server = start_server(0, &db.path());
     let addr: SocketAddr = server.local_addr();
     let url = format!("http://{addr}/");
 
@@ -765,57 +841,75 @@ fn two_people_chat_in_chromium() {
     ana.click("#room-convs [data-conv=\"room:jogos\"]");
     beto.click("#room-convs [data-conv=\"room:jogos\"]");
 
-    // The server restarts on the same port: both pages say so, reconnect and can chat again.
+    // Restart 1, same port and database: the rooms survive. The pages say they lost the server,
+    // reconnect, rejoin, and show what was said meanwhile exactly once.
     let port = addr.port();
-    server.shutdown();
-    for tab in [&ana, &beto] {
-        tab.wait_for(
-            "document.body.dataset.conn === 'offline' && !document.getElementById('conn-banner').hidden",
-            "the page to say the connection dropped",
-        );
-    }
+    let before = ana.eval("document.querySelectorAll('#messages .msg').length");
+    stop_server(server, [&ana, &beto]);
     shots.push(ana.screenshot("reconnecting-desktop-light"));
-    let server = start_server(port);
+    let server = start_server(port, &db.path());
+    bot_says(
+        addr,
+        "Carla",
+        "jogos",
+        "123",
+        "cheguei enquanto vocês estavam fora",
+    );
     for tab in [&ana, &beto] {
         tab.wait_for(
             "document.body.dataset.conn === 'online'",
             "the page to reconnect",
         );
+        wait_system_line(
+            tab,
+            if tab.who == "ana" {
+                "Reconectado"
+            } else {
+                "Reconnected"
+            },
+        );
+        wait_message(tab, "cheguei enquanto vocês estavam fora");
+        assert_eq!(
+            message_count(tab, "bora jogar? 🎮"),
+            json!(1),
+            "no duplicates after rejoin"
+        );
     }
-    // An in-memory server forgets its rooms: the page says so and drops the room; a persistent one
-    // keeps it and the page rejoins.
-    ana.wait_for(
-        "document.querySelector('.sys-sysReconnected') || document.getElementById('main-error-text').textContent.includes('jogos')",
-        "the rejoin outcome",
+    assert_eq!(
+        ana.eval("document.querySelectorAll('#messages .msg').length"),
+        json!(before.as_u64().unwrap() + 1),
+        "Ana's page holds what it had plus the one message it missed"
     );
-    let room_survived =
-        ana.eval("!!document.querySelector('#room-convs [data-conv=\"room:jogos\"]')");
-    if room_survived == json!(true) {
-        wait_system_line(&ana, "Reconectado");
-    } else {
-        ana.wait_for(
-            "document.getElementById('main-error-text').textContent === 'As salas jogos e arquivo não existem mais (o servidor foi reiniciado). Elas foram removidas da lista.'",
-            "the room-gone notice",
-        );
-        ana.fill("#create-name", "jogos");
-        ana.fill("#create-password", "123");
-        ana.enter();
-        ana.wait_for(
-            "document.body.dataset.pane === 'room'",
-            "Ana inside the new jogos",
-        );
-        beto.wait_for(
-            "document.getElementById('main-error-text').textContent === 'Room jogos no longer exists (the server restarted). It was removed from your list.' && !document.querySelector('#room-convs [data-conv=\"room:jogos\"]')",
-            "Beto's page to drop the old jogos",
-        );
-        shots.push(beto.screenshot("room-gone-desktop-dark"));
-        open_jogos_with_password(&beto);
-    }
     send(&ana, "voltamos!");
     wait_message(&beto, "voltamos!");
+    shots.push(ana.screenshot("after-reconnect-desktop-light"));
+
+    // Restart 2, a fresh in-memory server: the rooms are gone. The page says so, drops them, and
+    // the people start over.
+    stop_server(server, [&ana, &beto]);
+    let server = start_server(port, ":memory:");
+    ana.wait_for(
+        "document.getElementById('main-error-text').textContent === 'As salas jogos e arquivo não existem mais (o servidor foi reiniciado). Elas foram removidas da lista.'",
+        "the room-gone notice",
+    );
+    ana.fill("#create-name", "jogos");
+    ana.fill("#create-password", "123");
+    ana.enter();
+    ana.wait_for(
+        "document.body.dataset.pane === 'room'",
+        "Ana inside the new jogos",
+    );
+    beto.wait_for(
+        "document.getElementById('main-error-text').textContent === 'Room jogos no longer exists (the server restarted). It was removed from your list.' && !document.querySelector('#room-convs [data-conv=\"room:jogos\"]')",
+        "Beto's page to drop the old jogos",
+    );
+    shots.push(beto.screenshot("room-gone-desktop-dark"));
+    open_jogos_with_password(&beto);
+    send(&ana, "de novo!");
+    wait_message(&beto, "de novo!");
     send(&beto, "that was quick");
     wait_message(&ana, "that was quick");
-    shots.push(beto.screenshot("after-reconnect-desktop-dark"));
+    shots.push(beto.screenshot("after-restart-desktop-dark"));
 
     // Only the name and the language are kept in the browser.
     let stored = "Object.keys(localStorage).sort().join()";

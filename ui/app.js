@@ -280,6 +280,7 @@ async function pickRoom(roomName) {
 
 function askPassword(room) {
   els.pwDialog.dataset.room = room;
+  document.getElementById('pw-room').value = room;
   els.pwTitle.textContent = t('passwordTitle', { room });
   els.pwInput.value = '';
   view.showError(els.pwError, '');
