@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt;
 
 pub const MAX_USER_NAME: usize = 32;
@@ -121,6 +122,11 @@ pub struct BadFrame {
     pub rejection: Rejection,
 }
 
+/// A command's top-level fields as raw JSON text. serde_json skips over a raw value
+/// without recursing, so even absurdly nested input costs no stack; only the few fields a
+/// command uses are decoded, and only when they are scalars.
+type RawFields<'a> = HashMap<String, &'a RawValue>;
+
 /// Parses one text frame. `Err` is the frame-level `bad_request`; `Ok` carries the command
 /// or the error it earns once identification has been checked.
 pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
@@ -128,16 +134,14 @@ pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
         reference,
         rejection: Rejection::new(ErrorCode::BadRequest, message),
     };
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
+    let fields: RawFields = match serde_json::from_str(text) {
+        Ok(fields) => fields,
+        Err(e) if e.is_data() => return Err(bad(None, "a command is a JSON object")),
         Err(e) => return Err(bad(None, &format!("not valid JSON: {e}"))),
     };
-    let Value::Object(obj) = value else {
-        return Err(bad(None, "a command is a JSON object"));
-    };
-    let reference = match obj.get("ref") {
+    let reference = match fields.get("ref") {
         None => None,
-        Some(r) => match parse_ref(r) {
+        Some(raw) => match scalar(raw).as_ref().and_then(parse_ref) {
             Some(r) => Some(r),
             None => {
                 return Err(bad(
@@ -147,17 +151,26 @@ pub fn parse_request(text: &str) -> Result<Request, BadFrame> {
             }
         },
     };
-    let kind = match obj.get("type") {
-        Some(Value::String(kind)) => kind.as_str(),
+    let kind = match fields.get("type").and_then(|raw| scalar(raw)) {
+        Some(Value::String(kind)) => kind,
         _ => return Err(bad(reference, "a command needs a string field \"type\"")),
     };
     let is_hello = kind == "hello";
-    let command = parse_command(kind, &obj);
+    let command = parse_command(&kind, &fields);
     Ok(Request {
         reference,
         is_hello,
         command,
     })
+}
+
+/// A raw field's value if it is a scalar (string, number, bool, null); arrays and objects,
+/// which no field of any command is, are not decoded at all.
+fn scalar(raw: &RawValue) -> Option<Value> {
+    match raw.get().as_bytes().first() {
+        Some(b'{') | Some(b'[') | None => None,
+        _ => serde_json::from_str(raw.get()).ok(),
+    }
 }
 
 fn parse_ref(value: &Value) -> Option<Ref> {
@@ -174,21 +187,21 @@ fn parse_ref(value: &Value) -> Option<Ref> {
     }
 }
 
-fn parse_command(kind: &str, obj: &Map<String, Value>) -> Result<Command, Rejection> {
-    let f = Fields(obj);
+fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
+    let f = Fields(fields);
     // Field types are checked for the whole command before any value rule, so a wrong-typed
     // field is always `bad_request` whatever else is wrong.
     let command = match kind {
         "hello" => {
             let name = f.string("name")?;
             Command::Hello {
-                name: user_name(name)?,
+                name: user_name(&name)?,
             }
         }
         "create" | "join" => {
             let (room, password) = (f.string("room")?, f.optional_string("password")?);
-            let room = room_name(room)?;
-            let password = password_rule(password.unwrap_or(""))?;
+            let room = room_name(&room)?;
+            let password = password_rule(password.as_deref().unwrap_or(""))?;
             if kind == "create" {
                 Command::Create { room, password }
             } else {
@@ -196,19 +209,19 @@ fn parse_command(kind: &str, obj: &Map<String, Value>) -> Result<Command, Reject
             }
         }
         "leave" => Command::Leave {
-            room: room_name(f.string("room")?)?,
+            room: room_name(&f.string("room")?)?,
         },
         "text" => {
             let (room, text) = (f.string("room")?, f.string("text")?);
-            let room = room_name(room)?;
+            let room = room_name(&room)?;
             Command::Text {
                 room,
-                text: text_rule(text)?,
+                text: text_rule(&text)?,
             }
         }
         "list" => Command::List,
         "who" => Command::Who {
-            room: room_name(f.string("room")?)?,
+            room: room_name(&f.string("room")?)?,
         },
         "history" => {
             let room = f.string("room")?;
@@ -224,21 +237,21 @@ fn parse_command(kind: &str, obj: &Map<String, Value>) -> Result<Command, Reject
                 Some(n) => n.min(HISTORY_MAX as u64) as usize,
             };
             Command::History {
-                room: room_name(room)?,
+                room: room_name(&room)?,
                 before,
                 limit,
             }
         }
         "dm" => {
             let (to, text) = (f.string("to")?, f.string("text")?);
-            let to = user_name(to)?;
+            let to = user_name(&to)?;
             Command::Dm {
                 to,
-                text: text_rule(text)?,
+                text: text_rule(&text)?,
             }
         }
         "typing" => Command::Typing {
-            room: room_name(f.string("room")?)?,
+            room: room_name(&f.string("room")?)?,
         },
         other => {
             let shown: String = other.chars().take(40).collect();
@@ -252,11 +265,21 @@ fn parse_command(kind: &str, obj: &Map<String, Value>) -> Result<Command, Reject
 }
 
 /// Typed access to a command's fields; absent or `null` optional fields read as `None`.
-struct Fields<'a>(&'a Map<String, Value>);
+struct Fields<'a>(&'a RawFields<'a>);
 
-impl<'a> Fields<'a> {
-    fn string(&self, key: &str) -> Result<&'a str, Rejection> {
+impl Fields<'_> {
+    /// The field's scalar value: `Ok(None)` if absent, `Err` if it is an array or object.
+    fn value(&self, key: &str, expected: &str) -> Result<Option<Value>, Rejection> {
         match self.0.get(key) {
+            None => Ok(None),
+            Some(raw) => scalar(raw)
+                .map(Some)
+                .ok_or_else(|| wrong_type(key, expected)),
+        }
+    }
+
+    fn string(&self, key: &str) -> Result<String, Rejection> {
+        match self.value(key, "a string")? {
             Some(Value::String(s)) => Ok(s),
             Some(_) => Err(wrong_type(key, "a string")),
             None => Err(Rejection::new(
@@ -266,8 +289,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn optional_string(&self, key: &str) -> Result<Option<&'a str>, Rejection> {
-        match self.0.get(key) {
+    fn optional_string(&self, key: &str) -> Result<Option<String>, Rejection> {
+        match self.value(key, "a string")? {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(wrong_type(key, "a string")),
@@ -275,7 +298,7 @@ impl<'a> Fields<'a> {
     }
 
     fn optional_u64(&self, key: &str) -> Result<Option<u64>, Rejection> {
-        match self.0.get(key) {
+        match self.value(key, "an integer")? {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) => Ok(Some(v)),
@@ -547,6 +570,22 @@ mod tests {
         }
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         assert_eq!(code(&deep), ErrorCode::BadRequest);
+        let objects = "{\"a\":".repeat(127) + "1" + &"}".repeat(127);
+        assert_eq!(code(&objects), ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn deep_nesting_costs_no_stack_and_keeps_the_ref() {
+        let deep = "{\"a\":".repeat(100_000) + "1" + &"}".repeat(100_000);
+        let frame = format!(r#"{{"type":"list","ref":7,"x":{deep}}}"#);
+        let request = parse_request(&frame).expect("a valid object");
+        assert_eq!(request.reference, Some(Ref::Int(7)));
+        assert_eq!(request.command.unwrap(), Command::List);
+        let frame = format!(r#"{{"type":"dm","to":"a","text":{deep},"ref":"t"}}"#);
+        assert_eq!(
+            parse_request(&frame).unwrap().command.unwrap_err().code,
+            ErrorCode::BadRequest
+        );
     }
 
     #[test]
