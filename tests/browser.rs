@@ -265,14 +265,14 @@ impl Tab {
         let loaded =
             "document.readyState === 'complete' && !!document.getElementById('login-name')";
         self.call("Page.navigate", json!({ "url": url }));
-        if self.poll(loaded, Duration::from_secs(5)) {
+        if self.poll(loaded, Duration::from_secs(3)) {
             return true;
         }
         let pending = self.eval(
             "performance.getEntriesByType('resource').map(e => e.name.replace(location.origin, '')).join(' ')",
         );
         loud!(
-            "\n!!!!! [{}] the page did not finish loading in 5 s (loaded so far: {pending}); \
+            "\n!!!!! [{}] the page did not finish loading in 3 s (loaded so far: {pending}); \
              the server left requests unanswered. Reloading once. !!!!!\n",
             self.who
         );

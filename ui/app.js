@@ -100,7 +100,7 @@ function onDown({ retryInMs }) {
     // The first connection failed: that is a login error, not a reconnect.
     conn.stop();
     setLoginBusy(false);
-    view.showError(els.loginError, t('err_offline'));
+    view.showError(els.loginError, t('err_connect'));
     return;
   }
   if (!session.outage) {
@@ -328,7 +328,8 @@ function openConversation(id) {
   view.showPane(store);
   view.renderSidebar(store);
   if (view.isNarrow()) view.setDrawer(false);
-  if (conv && !view.isNarrow()) els.input.focus();
+  // Keyboard users land where the work is; on a phone, focusing a field would pop the keyboard up.
+  if (!view.isNarrow()) (conv ? els.input : els.roomFilter).focus();
   if (!conv) refreshDirectory();
 }
 
