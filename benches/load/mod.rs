@@ -39,6 +39,7 @@ common flags:
   --label NAME                      server name in the report [papo, or peer]
   --workers N                       client runtime threads, 0 = current-thread [1]
   --concurrency N                   connection setups in flight [64]
+  --papo-bin PATH                   the papo to start [the one cargo built]
   --server-arg ARG                  extra argument for the papo started here (repeatable);
                                     it runs with --port P --db :memory: --rate-limit 0
                                     --log-level warn --max-connections 20000
@@ -301,7 +302,8 @@ fn main_inner(args: &[String], papo_bin: &str) -> Result<()> {
     let (url, pid, label) = match opts.str("url") {
         Some(url) => (url.to_string(), opts.get("pid", 0u32)?, "peer"),
         None => {
-            let s = PapoServer::start(papo_bin, &opts.server_args)?;
+            let bin = opts.str("papo-bin").unwrap_or(papo_bin);
+            let s = PapoServer::start(bin, &opts.server_args)?;
             let url = format!("ws://127.0.0.1:{}", s.port);
             let pid = s.pid();
             server = Some(s);
