@@ -892,16 +892,17 @@ fn two_people_chat_in_chromium() {
         "document.getElementById('main-error-text').textContent === 'As salas jogos e arquivo não existem mais (o servidor foi reiniciado). Elas foram removidas da lista.'",
         "the room-gone notice",
     );
+    // Both pages must have found the room gone before Ana makes a new one of the same name.
+    beto.wait_for(
+        "document.getElementById('main-error-text').textContent === 'Room jogos no longer exists (the server restarted). It was removed from your list.' && !document.querySelector('#room-convs [data-conv=\"room:jogos\"]')",
+        "Beto's page to drop the old jogos",
+    );
     ana.fill("#create-name", "jogos");
     ana.fill("#create-password", "123");
     ana.enter();
     ana.wait_for(
         "document.body.dataset.pane === 'room'",
         "Ana inside the new jogos",
-    );
-    beto.wait_for(
-        "document.getElementById('main-error-text').textContent === 'Room jogos no longer exists (the server restarted). It was removed from your list.' && !document.querySelector('#room-convs [data-conv=\"room:jogos\"]')",
-        "Beto's page to drop the old jogos",
     );
     shots.push(beto.screenshot("room-gone-desktop-dark"));
     open_jogos_with_password(&beto);

@@ -158,46 +158,97 @@ function badge(n, label) {
   return b;
 }
 
-export function convButton(conv, active) {
-  const btn = h('button', `conv-item${active ? ' active' : ''}${conv.unread ? ' has-unread' : ''}`);
+// Updates a list in place, keyed: rows whose data changed are updated, not swapped for new nodes,
+// so a row under the pointer between mousedown and mouseup still gets its click.
+// update(li, item) returns false when the row must be rebuilt.
+export function reconcile(ul, items, keyOf, build, update) {
+  const old = new Map([...ul.children].map((li) => [li.dataset.key, li]));
+  const rows = items.map((item) => {
+    const key = keyOf(item);
+    let li = old.get(key);
+    if (!li || !update(li, item)) {
+      li = build(item);
+      li.dataset.key = key;
+    }
+    return li;
+  });
+  const current = [...ul.children];
+  if (rows.length !== current.length || rows.some((li, i) => li !== current[i])) ul.replaceChildren(...rows);
+}
+
+function convRow({ conv, active }) {
+  const li = h('li');
+  const btn = h('button', 'conv-item');
   btn.type = 'button';
   btn.dataset.conv = conv.id;
-  if (active) btn.setAttribute('aria-current', 'page');
+  li.dataset.protected = String(conv.protected);
   if (conv.kind === 'room') btn.append(icon(conv.protected ? 'lock' : 'hash', 'ico conv-ico'));
   else btn.append(avatar(conv.name, 'avatar-sm'));
   btn.append(h('span', 'conv-name', conv.name));
-  if (conv.unread) btn.append(badge(conv.unread, t('unread', { n: conv.unread })));
-  return btn;
-}
-
-export function renderConvList(ul, convs, activeId) {
-  ul.replaceChildren(...convs.map((c) => {
-    const li = h('li');
-    li.append(convButton(c, c.id === activeId));
-    return li;
-  }));
-}
-
-export function directoryRow(room, joined) {
-  const li = h('li');
-  const btn = h('button', `room-row${joined ? ' is-joined' : ''}`);
-  btn.type = 'button';
-  btn.dataset.room = room.room;
-  btn.append(icon(room.protected ? 'lock' : 'hash', `ico room-ico${room.protected ? ' locked' : ''}`));
-  const info = h('span', 'room-info');
-  info.append(h('span', 'room-name', room.room));
-  if (room.protected) info.append(h('span', 'sr-only', `, ${t('protectedRoom')}`));
-  const count = h('span', 'room-count');
-  count.append(icon('people', 'ico ico-xs'), document.createTextNode(t('memberCount', { n: room.member_count ?? 0 })));
-  info.append(count);
-  btn.append(info, h('span', `chip${joined ? ' chip-on' : ''}`, joined ? t('joined') : t('join')));
-  if (room.protected) btn.title = t('protectedRoom');
   li.append(btn);
+  updateConvRow(li, { conv, active });
   return li;
 }
 
-export function memberRow(name, isMe) {
+function updateConvRow(li, { conv, active }) {
+  if (li.dataset.protected !== String(conv.protected)) return false;
+  const btn = li.firstElementChild;
+  btn.className = `conv-item${active ? ' active' : ''}${conv.unread ? ' has-unread' : ''}`;
+  if (active) btn.setAttribute('aria-current', 'page');
+  else btn.removeAttribute('aria-current');
+  btn.querySelector('.conv-name').textContent = conv.name;
+  btn.querySelector('.badge')?.remove();
+  if (conv.unread) btn.append(badge(conv.unread, t('unread', { n: conv.unread })));
+  return true;
+}
+
+export function renderConvList(ul, convs, activeId) {
+  const items = convs.map((conv) => ({ conv, active: conv.id === activeId }));
+  reconcile(ul, items, (it) => it.conv.id, convRow, updateConvRow);
+}
+
+function directoryRow(room) {
+  const li = h('li');
+  li.dataset.protected = String(!!room.protected);
+  const btn = h('button', 'room-row');
+  btn.type = 'button';
+  btn.append(icon(room.protected ? 'lock' : 'hash', `ico room-ico${room.protected ? ' locked' : ''}`));
+  const info = h('span', 'room-info');
+  info.append(h('span', 'room-name'));
+  if (room.protected) info.append(h('span', 'sr-only room-lock-text'));
+  const count = h('span', 'room-count');
+  count.append(icon('people', 'ico ico-xs'), h('span', 'room-count-text'));
+  info.append(count);
+  btn.append(info, h('span', 'chip'));
+  li.append(btn);
+  updateDirectoryRow(li, room);
+  return li;
+}
+
+function updateDirectoryRow(li, room) {
+  if (li.dataset.protected !== String(!!room.protected)) return false;
+  const btn = li.firstElementChild;
+  btn.dataset.room = room.room;
+  btn.className = `room-row${room.joined ? ' is-joined' : ''}`;
+  btn.title = room.protected ? t('protectedRoom') : '';
+  btn.querySelector('.room-name').textContent = room.room;
+  const lock = btn.querySelector('.room-lock-text');
+  if (lock) lock.textContent = `, ${t('protectedRoom')}`;
+  btn.querySelector('.room-count-text').textContent = t('memberCount', { n: room.member_count ?? 0 });
+  const chip = btn.querySelector('.chip');
+  chip.className = `chip${room.joined ? ' chip-on' : ''}`;
+  chip.textContent = room.joined ? t('joined') : t('join');
+  return true;
+}
+
+// rooms: RoomSummary plus `joined`.
+export function renderDirectory(ul, rooms) {
+  reconcile(ul, rooms, (r) => r.room.toLowerCase(), directoryRow, updateDirectoryRow);
+}
+
+function memberRow({ name, isMe }) {
   const li = h('li', 'member');
+  li.dataset.sig = memberSig(name, isMe);
   li.append(avatar(name, 'avatar-sm'));
   const label = h('span', 'member-name', name);
   if (isMe) label.append(h('span', 'muted', ` (${t('you')})`));
@@ -212,6 +263,12 @@ export function memberRow(name, isMe) {
     li.append(dm);
   }
   return li;
+}
+
+const memberSig = (name, isMe) => `${name}|${isMe}|${t('you')}`;
+
+export function renderMemberList(ul, members) {
+  reconcile(ul, members, (m) => m.name.toLowerCase(), memberRow, (li, m) => li.dataset.sig === memberSig(m.name, m.isMe));
 }
 
 export function typingText(names) {

@@ -2,7 +2,7 @@
 
 import { t } from './i18n.js';
 import {
-  renderAll, itemNodes, renderConvList, directoryRow, memberRow, typingText, avatar, h,
+  renderAll, itemNodes, renderConvList, renderDirectory, renderMemberList, typingText, avatar, h,
 } from './render.js';
 
 const $ = (id) => document.getElementById(id);
@@ -100,7 +100,7 @@ export function renderLobby(store) {
   const rooms = [...store.directory.values()]
     .filter((r) => !filter || r.room.toLowerCase().includes(filter))
     .sort((a, b) => (b.member_count ?? 0) - (a.member_count ?? 0) || a.room.localeCompare(b.room));
-  els.roomDir.replaceChildren(...rooms.map((r) => directoryRow(r, !!store.get('room', r.room))));
+  renderDirectory(els.roomDir, rooms.map((r) => ({ ...r, joined: !!store.get('room', r.room) })));
   els.roomDirEmpty.hidden = rooms.length > 0;
   els.roomDirEmpty.textContent = store.directory.size ? t('noRoomsMatch') : t('noRooms');
 }
@@ -212,7 +212,7 @@ export function renderMembers(store) {
   const conv = store.active;
   if (!conv || conv.kind !== 'room') return;
   const names = [...conv.members.values()];
-  els.memberList.replaceChildren(...names.map((n) => memberRow(n, store.isMe(n))));
+  renderMemberList(els.memberList, names.map((name) => ({ name, isMe: store.isMe(name) })));
   els.memberCount.textContent = String(conv.memberCount);
   const hiddenCount = conv.memberCount - names.length;
   els.memberMore.hidden = hiddenCount <= 0;
