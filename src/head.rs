@@ -38,6 +38,25 @@ impl Head {
             .flat_map(|(_, v)| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
+
+    /// The bytes read, with the head rewritten to ask for `Connection: close`: one request
+    /// per connection, so no idle keep-alive connection holds a server thread.
+    pub fn with_connection_close(&self) -> Vec<u8> {
+        // `parse` checked that the head is UTF-8 and ends with an empty line.
+        let head = std::str::from_utf8(&self.bytes[..self.head_len]).unwrap_or("");
+        let mut out = Vec::with_capacity(self.bytes.len() + 20);
+        for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+            let name = line.split(':').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive") {
+                continue;
+            }
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out.extend_from_slice(&self.bytes[self.head_len..]);
+        out
+    }
 }
 
 #[derive(Debug)]
@@ -139,6 +158,17 @@ mod tests {
         assert_eq!(head.header("host"), Some("a:80"));
         assert!(head.has_token("connection", "upgrade"));
         assert_eq!(&head.bytes[head.head_len..], b"extra");
+    }
+
+    #[test]
+    fn forwarded_heads_ask_to_close() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\nbody".to_vec();
+        let end = find_blank_line(&raw).unwrap();
+        let head = parse(raw, end).unwrap();
+        assert_eq!(
+            head.with_connection_close(),
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nbody".to_vec()
+        );
     }
 
     #[test]

@@ -126,9 +126,12 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
     if head.path == "/ws" {
         serve_websocket(shared, stream, head, id);
     } else {
+        // tiny_http 0.12's worker pool can queue a new connection behind workers held by
+        // idle keep-alive connections (its idle count is updated late), stalling page
+        // loads; one request per connection keeps every worker short-lived.
         shared.http.bridge(
             stream,
-            &head.bytes,
+            &head.with_connection_close(),
             shared.config.idle_timeout,
             &shared.threads,
         );

@@ -68,3 +68,31 @@ fn ws_path_without_upgrade_is_not_a_websocket() {
         assert!((400..500).contains(&status), "plain GET /ws: {head}");
     }
 }
+
+/// A browser loading the page opens several keep-alive connections at once; every request
+/// must be answered while the others stay open (tiny_http's pool once left some waiting
+/// behind idle keep-alive connections until those closed).
+#[test]
+fn a_burst_of_keep_alive_requests_is_all_answered() {
+    const CONNECTIONS: usize = 16;
+    let s = TestServer::default_config();
+    for _round in 0..3 {
+        let all_read = std::sync::Arc::new(std::sync::Barrier::new(CONNECTIONS));
+        let handles: Vec<_> = (0..CONNECTIONS)
+            .map(|_| {
+                let (addr, all_read) = (s.addr, all_read.clone());
+                std::thread::spawn(move || {
+                    let mut stream = raw_connect(addr);
+                    let request = format!("GET /favicon.svg HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                    stream.write_all(request.as_bytes()).unwrap();
+                    let head = read_head(&mut stream, std::time::Duration::from_secs(3));
+                    // Held open, as a browser would, until every connection had its answer.
+                    all_read.wait();
+                    head.map(|(status, _, _)| status)
+                })
+            })
+            .collect();
+        let statuses: Vec<Option<u16>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(statuses.iter().all(|s| *s == Some(200)), "{statuses:?}");
+    }
+}
