@@ -252,7 +252,8 @@ fn write_loop(stream: &TcpStream, inbox: Inbox, ping_interval: std::time::Durati
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// Writes a batch (and a ping); true if it ended with a close frame.
+/// Writes a batch (and a ping) with one system call; true if it ended with a close frame.
+/// The slices live on the stack: the hot path of every delivery allocates nothing.
 fn write_batch(stream: &TcpStream, batch: &mut Vec<Outbound>, ping: bool) -> io::Result<bool> {
     let ping_wire = if ping {
         Outbound::ping_wire()
@@ -260,24 +261,28 @@ fn write_batch(stream: &TcpStream, batch: &mut Vec<Outbound>, ping: bool) -> io:
         Vec::new()
     };
     let mut close = None;
-    let mut slices: Vec<IoSlice> = Vec::with_capacity(batch.len() + 1);
+    let mut slices = [IoSlice::new(&[]); WRITE_BATCH + 1];
+    let mut used = 0;
     for item in batch.iter() {
-        match item {
-            Outbound::Frame(frame) => slices.push(IoSlice::new(frame.wire())),
-            Outbound::Pong(wire) => slices.push(IoSlice::new(wire)),
+        slices[used] = match item {
+            Outbound::Frame(frame) => IoSlice::new(frame.wire()),
+            Outbound::Pong(wire) => IoSlice::new(wire),
             Outbound::Close(code, reason) => {
                 close = Some(Outbound::close_wire(*code, reason));
                 break;
             }
-        }
+        };
+        used += 1;
     }
-    if ping && close.is_none() {
-        slices.push(IoSlice::new(&ping_wire));
-    }
+    // The batch holds at most WRITE_BATCH items, so one slot is always left here.
     if let Some(close) = &close {
-        slices.push(IoSlice::new(close));
+        slices[used] = IoSlice::new(close);
+        used += 1;
+    } else if ping {
+        slices[used] = IoSlice::new(&ping_wire);
+        used += 1;
     }
-    let result = write_all_vectored(stream, &mut slices);
+    let result = write_all_vectored(stream, &mut slices[..used]);
     batch.clear();
     result.map(|()| close.is_some())
 }
