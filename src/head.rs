@@ -162,7 +162,9 @@ mod tests {
 
     #[test]
     fn forwarded_heads_ask_to_close() {
-        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\nbody".to_vec();
+        let raw =
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\nbody"
+                .to_vec();
         let end = find_blank_line(&raw).unwrap();
         let head = parse(raw, end).unwrap();
         assert_eq!(

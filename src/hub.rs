@@ -748,15 +748,21 @@ impl Hub {
     }
 
     /// Queues one shared frame for every member of a room (but `except`).
+    ///
+    /// Every frame is queued before any writer is woken: a woken writer tends to preempt
+    /// the hub, and waking as it goes would interleave the fan-out with the writes.
     fn broadcast(&mut self, index: usize, frame: Arc<EncodedFrame>, except: Option<ConnId>) {
-        for member in self.rooms[index].members() {
-            if Some(member) == except {
-                continue;
-            }
+        let members = || self.rooms[index].members().filter(|m| Some(*m) != except);
+        for member in members() {
             if let Some(c) = self.conns.get(&member) {
-                if c.outbox.push(frame.clone()) == Push::Slow {
+                if c.outbox.push_unwoken(frame.clone()) == Push::Slow {
                     self.evicted.push(member);
                 }
+            }
+        }
+        for member in members() {
+            if let Some(c) = self.conns.get(&member) {
+                c.outbox.wake();
             }
         }
     }

@@ -76,6 +76,8 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
         };
         reader.run(&mut ws);
         let _ = ctx.hub.send(HubInput::Disconnect { conn });
+        // Ends the writer even while the hub or the store still hold outbox clones.
+        outbox.finish();
     }
     // The writer ends once every outbox clone is gone: ours now, the hub's on Disconnect.
     drop(outbox);
@@ -252,7 +254,8 @@ fn write_loop(stream: &TcpStream, inbox: Inbox, ping_interval: std::time::Durati
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// Writes a batch (and a ping) with one system call; true if it ended with a close frame.
+/// Writes a batch (and a ping) with one system call; true if the connection ends after it
+/// (a close frame, or the reader's `Finish`).
 /// The slices live on the stack: the hot path of every delivery allocates nothing.
 fn write_batch(stream: &TcpStream, batch: &mut Vec<Outbound>, ping: bool) -> io::Result<bool> {
     let ping_wire = if ping {
@@ -261,6 +264,7 @@ fn write_batch(stream: &TcpStream, batch: &mut Vec<Outbound>, ping: bool) -> io:
         Vec::new()
     };
     let mut close = None;
+    let mut finish = false;
     let mut slices = [IoSlice::new(&[]); WRITE_BATCH + 1];
     let mut used = 0;
     for item in batch.iter() {
@@ -271,6 +275,10 @@ fn write_batch(stream: &TcpStream, batch: &mut Vec<Outbound>, ping: bool) -> io:
                 close = Some(Outbound::close_wire(*code, reason));
                 break;
             }
+            Outbound::Finish => {
+                finish = true;
+                break;
+            }
         };
         used += 1;
     }
@@ -278,13 +286,13 @@ fn write_batch(stream: &TcpStream, batch: &mut Vec<Outbound>, ping: bool) -> io:
     if let Some(close) = &close {
         slices[used] = IoSlice::new(close);
         used += 1;
-    } else if ping {
+    } else if ping && !finish {
         slices[used] = IoSlice::new(&ping_wire);
         used += 1;
     }
     let result = write_all_vectored(stream, &mut slices[..used]);
     batch.clear();
-    result.map(|()| close.is_some())
+    result.map(|()| close.is_some() || finish)
 }
 
 fn write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<()> {
