@@ -4,6 +4,7 @@
 #
 #   benches/load/compare.sh [OUT.jsonl] [RUN-NAME-FILTER]
 #
+# SERVERS="papo node-ws" limits the servers (default: all).
 # Peers are installed with their own install.sh into $PEERS_WORK (default /tmp/papo-peers),
 # outside the repository. Extra load flags for every run: LOAD_FLAGS="--workers 1".
 set -euo pipefail
@@ -12,6 +13,7 @@ PEERS_SRC=${PEERS_SRC:-$ROOT/../shared/peers}
 PEERS_WORK=${PEERS_WORK:-/tmp/papo-peers}
 OUT=${1:-$ROOT/target/load-results.jsonl}
 FILTER=${2:-}
+SERVERS=${SERVERS:-papo node-ws node-socketio flask-seed flask-nodelay}
 LOAD_FLAGS=${LOAD_FLAGS:-}
 
 install_peer() { # NAME
@@ -59,6 +61,7 @@ for l in sys.stdin:
 run() {
   local name=$1 server=$2; shift 2
   if [ -n "$FILTER" ] && [[ $name != *$FILTER* ]]; then return; fi
+  [[ " $SERVERS " == *" $server "* ]] || return 0
   echo "=== $name ($server): $*" >&2
   local line
   if [ "$server" = papo ]; then
