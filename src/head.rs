@@ -72,21 +72,28 @@ pub enum HeadError {
 /// Reads until the blank line that ends the head, within `timeout` in total.
 pub fn read_head(mut stream: &TcpStream, timeout: Duration) -> Result<Head, HeadError> {
     let deadline = Instant::now() + timeout;
-    let mut bytes = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
+    // Read straight into the heap buffer: a stack array would leave pages of this
+    // long-lived thread's stack resident for the connection's whole life.
+    const CHUNK: usize = 1024;
+    let mut bytes = Vec::with_capacity(CHUNK);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             return Err(HeadError::Gone);
         }
-        let n = match stream.read(&mut chunk) {
+        let filled = bytes.len();
+        bytes.resize(filled + CHUNK, 0);
+        let n = match stream.read(&mut bytes[filled..]) {
             Ok(0) => return Err(HeadError::Gone),
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                bytes.truncate(filled);
+                continue;
+            }
             Err(_) => return Err(HeadError::Gone),
         };
-        let searched_from = bytes.len().saturating_sub(3);
-        bytes.extend_from_slice(&chunk[..n]);
+        bytes.truncate(filled + n);
+        let searched_from = filled.saturating_sub(3);
         if let Some(end) = find_blank_line(&bytes[searched_from..]) {
             let head_len = searched_from + end;
             if head_len > MAX_HEAD_BYTES {

@@ -5,6 +5,7 @@
 //! `protocol` parses it into a command, the `hub` decides and queues encoded frames on
 //! each recipient's `outbox`, and each recipient's writer thread in `ws` sends them.
 
+mod capacity;
 pub mod config;
 mod head;
 mod http;
@@ -48,7 +49,16 @@ pub struct Server {
 }
 
 /// Binds the port and starts serving on it.
-pub fn start(config: Config) -> io::Result<Server> {
+pub fn start(mut config: Config) -> io::Result<Server> {
+    if let Some((room, why)) = capacity::websocket_capacity() {
+        if config.max_connections > room {
+            log::warn!(
+                "--max-connections {} is more than this machine allows ({why}): serving at most {room}",
+                config.max_connections
+            );
+            config.max_connections = room;
+        }
+    }
     let store = Store::open(&config.db)
         .map_err(|e| io::Error::other(format!("database {}: {e}", config.db)))?;
     let loaded = store

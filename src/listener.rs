@@ -164,6 +164,8 @@ fn serve_websocket(shared: &Shared, stream: Arc<TcpStream>, head: head::Head, id
         .unwrap_or_default();
     log::info!("connection {id} opened from {peer}");
     let early = head.bytes[head.head_len..].to_vec();
+    // The head is not needed any more; free it rather than hold it for the connection's life.
+    drop(head);
     let ctx = ws::Context {
         config: &shared.config,
         hub: &shared.hub,

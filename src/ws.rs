@@ -20,6 +20,9 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 /// The writer's stack: it only moves bytes.
 const WRITER_STACK: usize = 128 * 1024;
+/// tungstenite's read buffer, allocated up front for every connection: sized for chat
+/// commands (bigger messages are read in several pieces), not bulk transfer.
+const READ_BUFFER: usize = 2048;
 /// Frames written with one system call at most.
 const WRITE_BATCH: usize = 64;
 
@@ -63,7 +66,7 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
         .is_ok()
     {
         let ws_config = WebSocketConfig::default()
-            .read_buffer_size(4096)
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(config.max_message_bytes))
             .max_frame_size(Some(config.max_message_bytes));
         let mut ws =
