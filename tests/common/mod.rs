@@ -301,7 +301,8 @@ impl Client {
     /// with `code`, without a ref.
     pub fn expect_raw_error(&mut self, raw: &str, code: &str) -> Value {
         self.send_text(raw);
-        let reply = self.recv_until(|v| v["type"] != "presence");
+        // Events of other clients' activity (presence, room_added) are not replies.
+        let reply = self.recv_until(|v| v["type"] != "presence" && v["type"] != "room_added");
         assert_eq!(reply["type"], "error", "{}: {raw:?} -> {reply}", self.name);
         assert_eq!(reply["code"], code, "{}: {raw:?} -> {reply}", self.name);
         reply
