@@ -4,7 +4,8 @@
 #
 #   benches/load/compare.sh [OUT.jsonl] [RUN-NAME-FILTER]
 #
-# SERVERS="papo node-ws" limits the servers (default: all).
+# SERVERS="papo node-ws" limits the servers (default: all); PAPO_REV=REV measures that
+# commit of papo (and of the bench) instead of HEAD.
 # Peers are installed with their own install.sh into $PEERS_WORK (default /tmp/papo-peers),
 # outside the repository. Extra load flags for every run: LOAD_FLAGS="--workers 1".
 set -euo pipefail
@@ -42,19 +43,27 @@ start_peer() {
   kill "$pid"; echo "peer $1 did not start" >&2; return 1
 }
 
-# The bench and papo binaries, copied so that later builds in the work tree do not change
-# them in the middle of a comparison.
+# Builds the bench and papo from a clean export of revision $PAPO_REV (default HEAD), never
+# from the work tree, whose uncommitted edits would be measured under the wrong name.
+# Every revision gets its own directory; the build cache is shared.
 snapshot() {
-  local exe
-  cd "$ROOT"
-  exe=$(cargo bench --bench load --no-run --message-format=json -q |
-    python3 -c 'import json,sys
+  local rev src exe
+  rev=$(cd "$ROOT" && git rev-parse --short "${PAPO_REV:-HEAD}")
+  SNAP=$PEERS_WORK/snapshot-$rev
+  REV=$rev
+  if [ ! -x "$SNAP/load" ] || [ ! -x "$SNAP/papo" ]; then
+    src=$PEERS_WORK/src-$rev
+    rm -rf "$src" && mkdir -p "$src" "$SNAP"
+    (cd "$ROOT" && git archive "$rev") | tar -x -C "$src"
+    exe=$(cd "$src" && CARGO_TARGET_DIR=$PEERS_WORK/target \
+      cargo bench --bench load --no-run --message-format=json -q |
+      python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="load" and m.get("executable"): print(m["executable"])')
-  SNAP=$PEERS_WORK/snapshot-$(git rev-parse --short HEAD)
-  mkdir -p "$SNAP" && cp "$exe" "$SNAP/load" && cp target/release/papo "$SNAP/papo"
-  REV=$(git describe --always --dirty)
+    cp "$exe" "$SNAP/load" && cp "$PEERS_WORK/target/release/papo" "$SNAP/papo"
+    rm -rf "$src"
+  fi
 }
 
 # run NAME SERVER SCENARIO-FLAGS...: SERVER is papo or a peer name.
