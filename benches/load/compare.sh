@@ -55,6 +55,9 @@ snapshot() {
     src=$PEERS_WORK/src-$rev
     rm -rf "$src" && mkdir -p "$src" "$SNAP"
     (cd "$ROOT" && git archive "$rev") | tar -x -C "$src"
+    # git archive stamps files with the commit's time; cargo would take an older commit's
+    # build in the shared target directory as fresh.
+    find "$src" -type f -exec touch {} +
     exe=$(cd "$src" && CARGO_TARGET_DIR=$PEERS_WORK/target \
       cargo bench --bench load --no-run --message-format=json -q |
       python3 -c 'import json,sys
