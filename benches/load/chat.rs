@@ -242,20 +242,11 @@ async fn member(
     closes: Arc<Failures>,
     mut phase: watch::Receiver<Phase>,
 ) -> Vec<u64> {
-    let permit = sem.acquire().await;
-    let setup = async {
-        let mut conn = Conn::connect(&m.target).await?;
-        conn.hello_join(&m.name, &m.room_name).await?;
-        Ok::<_, super::client::Error>(conn)
+    let Some((mut conn, _)) =
+        super::join_member(&m.target, &m.name, &m.room_name, &sem, &fails).await
+    else {
+        return Vec::new();
     };
-    let mut conn = match setup.await {
-        Ok(conn) => conn,
-        Err(e) => {
-            fails.add(e);
-            return Vec::new();
-        }
-    };
-    drop(permit);
     c.ready.fetch_add(1, Ordering::Relaxed);
 
     let proto = conn.proto;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Semaphore};
 
-use super::client::{Conn, Target};
+use super::client::Target;
 use super::stats::{round, sample, CpuWindow, Report};
 use super::{quiesce, wait_until, Env, Failures, Opts, Result};
 
@@ -115,20 +115,9 @@ async fn member(
     fails: Arc<Failures>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let permit = sem.acquire().await;
-    let setup = async {
-        let mut conn = Conn::connect(&target).await?;
-        conn.hello_join(&name, &room).await?;
-        Ok::<_, super::client::Error>(conn)
+    let Some((mut conn, _)) = super::join_member(&target, &name, &room, &sem, &fails).await else {
+        return;
     };
-    let mut conn = match setup.await {
-        Ok(c) => c,
-        Err(e) => {
-            fails.add(e);
-            return;
-        }
-    };
-    drop(permit);
     ready.fetch_add(1, Ordering::Relaxed);
     loop {
         tokio::select! {

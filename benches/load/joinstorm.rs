@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Semaphore};
 
-use super::client::{Conn, Event, Proto, Target};
+use super::client::{Event, Proto, Target};
 use super::stats::{percentile, round, CpuWindow, Report};
 use super::{wait_until, Env, Failures, Opts, Result};
 
@@ -164,20 +164,7 @@ async fn client(
         Some(i) => name[..=i].to_string(),
         None => String::new(),
     };
-    let permit = sem.acquire().await;
-    let setup = async {
-        let mut conn = Conn::connect(&target).await?;
-        let joined = conn.hello_join(&name, &room).await?;
-        Ok::<_, super::client::Error>((conn, joined))
-    };
-    let (mut conn, joined) = match setup.await {
-        Ok(x) => x,
-        Err(e) => {
-            fails.add(e);
-            return None;
-        }
-    };
-    drop(permit);
+    let (mut conn, joined) = super::join_member(&target, &name, &room, &sem, &fails).await?;
     sh.joined.fetch_add(1, Ordering::Relaxed);
     let proto = conn.proto;
     // Names known, as a bitset over client indices.

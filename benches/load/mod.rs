@@ -216,6 +216,30 @@ impl Failures {
     }
 }
 
+/// Connects, says hello and joins `room`, holding one of the `sem` setup slots meanwhile
+/// (so connection bursts stay bounded). A failure is recorded in `fails`.
+pub async fn join_member(
+    target: &client::Target,
+    name: &str,
+    room: &str,
+    sem: &tokio::sync::Semaphore,
+    fails: &Failures,
+) -> Option<(client::Conn, tokio_tungstenite::tungstenite::Utf8Bytes)> {
+    let _permit = sem.acquire().await;
+    let setup = async {
+        let mut conn = client::Conn::connect(target).await?;
+        let joined = conn.hello_join(name, room).await?;
+        Ok::<_, client::Error>((conn, joined))
+    };
+    match setup.await {
+        Ok(pair) => Some(pair),
+        Err(e) => {
+            fails.add(e);
+            None
+        }
+    }
+}
+
 /// A papo server started by the benchmark; killed when dropped (on panic too).
 pub struct PapoServer {
     child: Child,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::client::{Cmd, Conn, Event, Target};
+use super::client::{Cmd, Event, Target};
 use super::stats::{percentile, round, CpuWindow, Report};
 use super::{quiesce, wait_until, Env, Failures, Opts, Result};
 
@@ -210,20 +210,9 @@ async fn member(
     fails: Arc<Failures>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let permit = sem.acquire().await;
-    let setup = async {
-        let mut conn = Conn::connect(&target).await?;
-        conn.hello_join(&name, &room).await?;
-        Ok::<_, super::client::Error>(conn)
+    let Some((mut conn, _)) = super::join_member(&target, &name, &room, &sem, &fails).await else {
+        return;
     };
-    let mut conn = match setup.await {
-        Ok(c) => c,
-        Err(e) => {
-            fails.add(e);
-            return;
-        }
-    };
-    drop(permit);
     sh.ready.fetch_add(1, Ordering::Relaxed);
     let proto = conn.proto;
     loop {
