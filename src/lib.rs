@@ -52,7 +52,15 @@ pub struct Server {
 pub fn start(mut config: Config) -> io::Result<Server> {
     if let Some((room, why)) = capacity::websocket_capacity() {
         if config.max_connections > room {
-            log::warn!(
+            // Only an explicit request the machine cannot meet deserves a warning; the
+            // default simply adapts.
+            let level = if config.max_connections == Config::default().max_connections {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            };
+            log::log!(
+                level,
                 "--max-connections {} is more than this machine allows ({why}): serving at most {room}",
                 config.max_connections
             );
