@@ -79,11 +79,10 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
         };
         reader.run(&mut ws);
         let _ = ctx.hub.send(HubInput::Disconnect { conn });
-        // Ends the writer even while the hub or the store still hold outbox clones.
-        outbox.finish();
     }
-    // The writer ends once every outbox clone is gone: ours now, the hub's on Disconnect.
-    drop(outbox);
+    // A parked writer does not notice the last sender going away (the hub or the store
+    // may still hold clones): tell it to end, after whatever is already queued.
+    outbox.finish();
     let _ = writer.join();
 }
 
