@@ -5,7 +5,7 @@
 //! the loop around them.
 
 use crate::outbox::{close_code, EncodedFrame, Outbox, Push};
-use crate::password::{Secret, Verified, VerifyJob};
+use crate::password::{PasswordDone, PasswordJob, Secret, VerifyJob};
 use crate::protocol::{
     fold, Command, ErrorCode, Event, Ref, Rejection, Request, RoomSummary, HISTORY_DEFAULT,
     JOINED_MEMBERS_CAP,
@@ -25,15 +25,10 @@ pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 pub enum HubInput {
     /// A WebSocket connection opened; `outbox` is how to reach it.
     Connect { conn: ConnId, outbox: Outbox },
-    /// A frame that parsed as a request. `secret` is the hash of a `create`'s password,
-    /// computed on the connection's own thread so the hub never runs argon2.
-    Request {
-        conn: ConnId,
-        request: Request,
-        secret: Option<Secret>,
-    },
-    /// A join's password was checked by the verifier thread.
-    Verified(Verified),
+    /// A frame that parsed as a request.
+    Request { conn: ConnId, request: Request },
+    /// The verifier thread checked a join's password or hashed a new room's.
+    Password(PasswordDone),
     /// The connection closed.
     Disconnect { conn: ConnId },
     /// The server is stopping.
@@ -62,7 +57,9 @@ pub struct Hub {
     /// Connections found too slow while sending; removed once the current input is done.
     evicted: Vec<ConnId>,
     last_message_id: u64,
-    verifier: Sender<VerifyJob>,
+    verifier: Sender<PasswordJob>,
+    /// New protected rooms waiting for their password's hash before they are stored.
+    unstored: HashMap<String, StoreJob>,
     /// Where rooms and messages go to be kept; the store thread also answers `history`.
     store: Sender<StoreJob>,
 }
@@ -71,7 +68,7 @@ impl Hub {
     /// A hub starting from what the store loaded.
     pub fn new(
         presence_window: Duration,
-        verifier: Sender<VerifyJob>,
+        verifier: Sender<PasswordJob>,
         store: Sender<StoreJob>,
         loaded: Loaded,
     ) -> Self {
@@ -85,6 +82,7 @@ impl Hub {
             evicted: Vec::new(),
             last_message_id: loaded.last_message_id,
             verifier,
+            unstored: HashMap::new(),
             store,
         };
         for stored in loaded.rooms {
@@ -115,12 +113,13 @@ impl Hub {
                     },
                 );
             }
-            HubInput::Request {
-                conn,
-                request,
-                secret,
-            } => self.on_request(conn, request, secret, now),
-            HubInput::Verified(verified) => self.on_verified(verified, now),
+            HubInput::Request { conn, request } => self.on_request(conn, request, now),
+            HubInput::Password(PasswordDone::Verified { job, ok }) => {
+                self.on_verified(job, ok, now)
+            }
+            HubInput::Password(PasswordDone::Hashed { room_key, phc }) => {
+                self.on_hashed(&room_key, &phc)
+            }
             HubInput::Disconnect { conn } => self.remove_conn(conn, now),
             HubInput::Shutdown => self.shutdown(),
         }
@@ -155,15 +154,24 @@ impl Hub {
         }
         self.conns.clear();
         self.names.clear();
+        // Rooms created moments ago whose hash has not come back: hash them here, once,
+        // so a clean stop never loses a room.
+        let unstored: Vec<String> = self.unstored.keys().cloned().collect();
+        for key in unstored {
+            let password = self
+                .room_index
+                .get(&key)
+                .and_then(|&i| match &self.rooms[i].access {
+                    Access::Protected(secret) => secret.unhashed_password().map(str::to_string),
+                    Access::Public => None,
+                });
+            if let Some(password) = password {
+                self.on_hashed(&key, &crate::password::hash(&password));
+            }
+        }
     }
 
-    fn on_request(
-        &mut self,
-        conn_id: ConnId,
-        request: Request,
-        secret: Option<Secret>,
-        now: Instant,
-    ) {
+    fn on_request(&mut self, conn_id: ConnId, request: Request, now: Instant) {
         let Some(conn) = self.conns.get(&conn_id) else {
             return;
         };
@@ -180,9 +188,9 @@ impl Hub {
                 "this connection already has a name",
             ))
         } else {
-            request.command.and_then(|command| {
-                self.run_command(conn_id, command, secret, reference.as_ref(), now)
-            })
+            request
+                .command
+                .and_then(|command| self.run_command(conn_id, command, reference.as_ref(), now))
         };
         if let Err(rejection) = result {
             self.reply_error(conn_id, &rejection, reference.as_ref());
@@ -193,15 +201,12 @@ impl Hub {
         &mut self,
         conn: ConnId,
         command: Command,
-        secret: Option<Secret>,
         reference: Option<&Ref>,
         now: Instant,
     ) -> Result<(), Rejection> {
         match command {
             Command::Hello { name } => self.hello(conn, name, reference),
-            Command::Create { room, password } => {
-                self.create(conn, room, password, secret, reference)
-            }
+            Command::Create { room, password } => self.create(conn, room, password, reference),
             Command::Join { room, password } => self.join(conn, &room, password, reference, now),
             Command::Leave { room } => self.leave(conn, &room, reference, now),
             Command::Text { room, text } => self.text(conn, &room, text, reference),
@@ -258,7 +263,6 @@ impl Hub {
         conn: ConnId,
         name: String,
         password: String,
-        secret: Option<Secret>,
         reference: Option<&Ref>,
     ) -> Result<(), Rejection> {
         let key = fold(&name);
@@ -269,25 +273,31 @@ impl Hub {
                 format!("room {existing} already exists"),
             ));
         }
-        let access = if password.is_empty() {
-            Access::Public
-        } else {
-            Access::Protected(secret.unwrap_or_else(|| Secret::hash(&password)))
-        };
         let id = self.rooms.last().map_or(1, |r| r.id + 1);
-        let password_hash = match &access {
-            Access::Protected(secret) => Some(secret.phc().to_string()),
-            Access::Public => None,
-        };
         let creator = self.name_of(conn).unwrap_or_default().to_string();
-        self.persist(StoreJob::CreateRoom {
+        let record = StoreJob::CreateRoom {
             id,
             name: name.clone(),
             key: key.clone(),
-            password_hash,
+            password_hash: None,
             creator,
             created_at: now_millis(),
-        });
+        };
+        let access = if password.is_empty() {
+            self.persist(record);
+            Access::Public
+        } else {
+            // The room exists at once (its password is known in memory); the verifier
+            // thread hashes the password and the room is stored once the hash is back.
+            // Only a create that succeeds costs argon2, and never on the hub.
+            let job = PasswordJob::Hash {
+                room_key: key.clone(),
+                password: password.clone(),
+            };
+            self.verifier.try_send(job).map_err(|_| busy_verifier())?;
+            self.unstored.insert(key.clone(), record);
+            Access::Protected(Secret::unhashed(&password))
+        };
         let room = Room::new(id, name.into(), access);
         let protected = room.is_protected();
         let index = self.rooms.len();
@@ -339,29 +349,55 @@ impl Hub {
                 return Err(wrong_password(&room.name));
             }
             if !secret.recognises(&password) {
+                // A room whose hash is not back yet knows its one password already.
+                let Some(phc) = secret.phc() else {
+                    return Err(wrong_password(&room.name));
+                };
                 // argon2 takes tens of milliseconds: the verifier thread does it and hands
-                // the result back as `HubInput::Verified`.
-                let job = VerifyJob {
+                // the result back as `HubInput::Password`.
+                let job = PasswordJob::Verify(VerifyJob {
                     conn,
                     room_key: fold(&room.name),
                     password,
-                    phc: secret.phc().clone(),
+                    phc: phc.clone(),
                     reference: reference.cloned(),
-                };
-                return self.verifier.try_send(job).map_err(|_| {
-                    Rejection::new(
-                        ErrorCode::RateLimited,
-                        "too many password checks at once; try again shortly",
-                    )
                 });
+                return self.verifier.try_send(job).map_err(|_| busy_verifier());
             }
         }
         self.admit(conn, index, reference, now);
         Ok(())
     }
 
-    fn on_verified(&mut self, verified: Verified, now: Instant) {
-        let Verified { job, ok } = verified;
+    /// A new protected room's hash is back: keep it, forget the password, store the room.
+    fn on_hashed(&mut self, room_key: &str, phc: &str) {
+        let Some(&index) = self.room_index.get(room_key) else {
+            return;
+        };
+        if let Access::Protected(secret) = &mut self.rooms[index].access {
+            secret.set_phc(phc);
+        }
+        if let Some(StoreJob::CreateRoom {
+            id,
+            name,
+            key,
+            creator,
+            created_at,
+            ..
+        }) = self.unstored.remove(room_key)
+        {
+            self.persist(StoreJob::CreateRoom {
+                id,
+                name,
+                key,
+                password_hash: Some(phc.to_string()),
+                creator,
+                created_at,
+            });
+        }
+    }
+
+    fn on_verified(&mut self, job: VerifyJob, ok: bool, now: Instant) {
         if !self.conns.contains_key(&job.conn) {
             return;
         }
@@ -766,6 +802,13 @@ impl Hub {
             }
         }
     }
+}
+
+fn busy_verifier() -> Rejection {
+    Rejection::new(
+        ErrorCode::RateLimited,
+        "too many password checks at once; try again shortly",
+    )
 }
 
 fn wrong_password(room: &str) -> Rejection {

@@ -97,7 +97,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         .name("papo-verifier".into())
         .spawn(move || {
             password::run_verifier(verify_rx, |verified| {
-                let _ = verified_tx.send(HubInput::Verified(verified));
+                let _ = verified_tx.send(HubInput::Password(verified));
             })
         })?;
 

@@ -293,6 +293,19 @@ impl Store {
         tx.commit()
     }
 
+    /// The stored password hash of a room (for tests of what reaches the disk).
+    #[cfg(test)]
+    pub fn password_hash(&self, room_key: &str) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT password_hash FROM rooms WHERE name_key = ?1",
+                [room_key],
+                |row| row.get(0),
+            )
+            .ok()
+            .flatten()
+    }
+
     /// Copies the whole database to `out` with SQLite's online backup (safe while another
     /// process serves from it).
     pub fn backup(path: &str, out: &str) -> Result<(), StoreError> {

@@ -5,8 +5,7 @@
 use crate::config::Config;
 use crate::hub::HubInput;
 use crate::outbox::{self, close_code, Inbox, Outbound, Outbox, Push};
-use crate::password::Secret;
-use crate::protocol::{self, Command, ErrorCode, Ref, Rejection};
+use crate::protocol::{self, ErrorCode, Ref, Rejection};
 use crate::ratelimit::RateLimiter;
 use crate::room::ConnId;
 use crate::threads::ThreadCount;
@@ -171,19 +170,10 @@ impl Reader<'_> {
         if !allowed {
             return self.reply_error(&rate_limited(), request.reference.as_ref());
         }
-        // argon2 is slow by design: hash a new room's password here, on this connection's
-        // own thread, so the hub never waits for it.
-        let secret = match &request.command {
-            Ok(Command::Create { password, .. }) if !password.is_empty() => {
-                Some(Secret::hash(password))
-            }
-            _ => None,
-        };
         self.hub
             .send(HubInput::Request {
                 conn: self.conn,
                 request,
-                secret,
             })
             .is_ok()
     }

@@ -11,7 +11,7 @@ const WINDOW: Duration = Duration::from_millis(50);
 
 struct Harness {
     hub: Hub,
-    verify_rx: Receiver<VerifyJob>,
+    verify_rx: Receiver<PasswordJob>,
     store_rx: Receiver<StoreJob>,
     store: Store,
     inboxes: HashMap<ConnId, Inbox>,
@@ -48,29 +48,20 @@ impl Harness {
 
     fn send(&mut self, conn: ConnId, command: Value) {
         let request = parse_request(&command.to_string()).expect("well-formed frame");
-        let secret = match &request.command {
-            Ok(Command::Create { password, .. }) if !password.is_empty() => {
-                Some(Secret::hash(password))
-            }
-            _ => None,
-        };
-        self.hub.handle(
-            HubInput::Request {
-                conn,
-                request,
-                secret,
-            },
-            self.now,
-        );
+        self.hub
+            .handle(HubInput::Request { conn, request }, self.now);
     }
 
-    /// Runs the password checks the hub asked for, as the verifier thread would.
+    /// Runs the password work the hub asked for, as the verifier thread would.
     fn verify_all(&mut self) {
         while let Ok(job) = self.verify_rx.try_recv() {
-            let ok = password::verify(&job.phc, &job.password);
-            self.hub
-                .handle(HubInput::Verified(Verified { job, ok }), self.now);
+            self.hub.handle(HubInput::Password(job.run()), self.now);
         }
+    }
+
+    /// The password hash the store holds for a room, if the room is stored.
+    fn stored_password_hash(&self, room: &str) -> Option<String> {
+        self.store.password_hash(room)
     }
 
     /// Commits what the hub handed the store, as the store thread would.
@@ -165,13 +156,31 @@ fn protected_rooms_check_passwords_off_the_hub() {
     );
     h.frames(3);
 
-    // The creator's password is known: no argon2 work on join.
+    // Before its hash is back the room already knows its password: no argon2 on join,
+    // and a wrong one is refused at once.
     h.send(
         1,
         json!({"type": "join", "room": "JOGOS", "password": "123"}),
     );
     assert_eq!(h.next(1)["type"], "joined");
-    assert!(h.verify_rx.is_empty());
+    h.send(
+        3,
+        json!({"type": "join", "room": "jogos", "password": "12"}),
+    );
+    assert_eq!(h.error_code(3), "wrong_password");
+    assert_eq!(h.verify_rx.len(), 1, "only the hashing job");
+    h.run_store();
+    assert_eq!(
+        h.stored_password_hash("jogos"),
+        None,
+        "stored only once hashed"
+    );
+    h.verify_all();
+    h.run_store();
+    let phc = h
+        .stored_password_hash("jogos")
+        .expect("stored with its hash");
+    assert!(phc.starts_with("$argon2id$") && password::verify(&phc, "123"));
 
     h.send(
         3,
