@@ -58,8 +58,10 @@ pub struct Hub {
     evicted: Vec<ConnId>,
     last_message_id: u64,
     verifier: Sender<PasswordJob>,
-    /// New protected rooms waiting for their password's hash before they are stored.
-    unstored: HashMap<String, StoreJob>,
+    /// New protected rooms waiting for their password's hash before they are stored, each
+    /// with its own store jobs (messages, history queries) held back in order, so nothing
+    /// of the room is committed, or acked, before the room itself.
+    unstored: HashMap<String, (StoreJob, Vec<StoreJob>)>,
     /// Where rooms and messages go to be kept; the store thread also answers `history`.
     store: Sender<StoreJob>,
 }
@@ -295,7 +297,7 @@ impl Hub {
                 password: password.clone(),
             };
             self.verifier.try_send(job).map_err(|_| busy_verifier())?;
-            self.unstored.insert(key.clone(), record);
+            self.unstored.insert(key.clone(), (record, Vec::new()));
             Access::Protected(Secret::unhashed(&password))
         };
         let room = Room::new(id, name.into(), access);
@@ -377,24 +379,28 @@ impl Hub {
         if let Access::Protected(secret) = &mut self.rooms[index].access {
             secret.set_phc(phc);
         }
-        if let Some(StoreJob::CreateRoom {
-            id,
-            name,
-            key,
-            creator,
-            created_at,
-            ..
-        }) = self.unstored.remove(room_key)
-        {
-            self.persist(StoreJob::CreateRoom {
-                id,
-                name,
-                key,
-                password_hash: Some(phc.to_string()),
-                creator,
-                created_at,
-            });
+        let Some((mut record, held)) = self.unstored.remove(room_key) else {
+            return;
+        };
+        if let StoreJob::CreateRoom { password_hash, .. } = &mut record {
+            *password_hash = Some(phc.to_string());
         }
+        self.persist(record);
+        for job in held {
+            self.persist(job);
+        }
+    }
+
+    /// Hands a job about room `index` to the store, or holds it while the room itself
+    /// waits to be stored.
+    fn persist_for_room(&mut self, index: usize, job: StoreJob) {
+        if !self.unstored.is_empty() {
+            if let Some((_, held)) = self.unstored.get_mut(&fold(&self.rooms[index].name)) {
+                held.push(job);
+                return;
+            }
+        }
+        self.persist(job);
     }
 
     fn on_verified(&mut self, job: VerifyJob, ok: bool, now: Instant) {
@@ -555,7 +561,7 @@ impl Hub {
             text,
             ts,
         };
-        self.persist(StoreJob::Append { record, ack });
+        self.persist_for_room(index, StoreJob::Append { record, ack });
         Ok(())
     }
 
@@ -593,14 +599,15 @@ impl Hub {
         };
         let room = &self.rooms[index];
         // The store answers straight to the connection, after every message before it.
-        self.persist(StoreJob::History {
+        let job = StoreJob::History {
             room_id: room.id,
             room_name: room.name.clone(),
             before,
             limit,
             reference: reference.cloned(),
             reply: c.outbox.clone(),
-        });
+        };
+        self.persist_for_room(index, job);
         Ok(())
     }
 
