@@ -76,6 +76,9 @@ fn ten_rooms_of_five_are_isolated() {
     }
 }
 
+/// A message as one member received it: (id, from, text).
+type Received = (u64, String, String);
+
 #[test]
 fn twenty_concurrent_senders_same_order_no_loss_no_duplicates() {
     const SENDERS: usize = 20;
@@ -116,13 +119,16 @@ fn twenty_concurrent_senders_same_order_no_loss_no_duplicates() {
                     }
                 }
                 c.assert_silent(Duration::from_millis(200));
-                got
+                // Handed back, not dropped: a member that left now would show up as a
+                // presence in the others' silence checks.
+                (got, c)
             })
         })
         .collect();
-    let results: Vec<Vec<(u64, String, String)>> =
+    let finished: Vec<(Vec<Received>, Client)> =
         handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let first = &results[0];
+    let results: Vec<&Vec<Received>> = finished.iter().map(|(got, _)| got).collect();
+    let first = results[0];
     // ids strictly increase: no duplicates, delivered in id order
     assert!(first.windows(2).all(|w| w[0].0 < w[1].0), "not in id order");
     // no loss: every text exactly once
@@ -143,7 +149,7 @@ fn twenty_concurrent_senders_same_order_no_loss_no_duplicates() {
         assert_eq!(mine, sorted, "s{i:02}'s messages out of order");
     }
     for (i, r) in results.iter().enumerate() {
-        assert_eq!(r, first, "member {i} saw a different sequence");
+        assert_eq!(*r, first, "member {i} saw a different sequence");
     }
 }
 
