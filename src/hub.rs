@@ -7,8 +7,7 @@
 use crate::outbox::{close_code, EncodedFrame, Outbox, Push};
 use crate::password::{PasswordDone, PasswordJob, Secret, VerifyJob};
 use crate::protocol::{
-    fold, Command, ErrorCode, Event, Ref, Rejection, Request, RoomSummary, HISTORY_DEFAULT,
-    JOINED_MEMBERS_CAP,
+    fold, Command, ErrorCode, Event, Ref, Rejection, Request, RoomSummary, JOINED_MEMBERS_CAP,
 };
 use crate::room::{Access, ConnId, Room};
 use crate::store::{Loaded, MessageRecord, StoreJob};
@@ -93,8 +92,10 @@ impl Hub {
                 None => Access::Public,
             };
             let mut room = Room::new(stored.id, stored.name.into(), access);
-            for (id, json) in stored.recent {
-                room.remember(id, EncodedFrame::text(&json));
+            for (_, json) in stored.recent {
+                if let Ok(message) = RawValue::from_string(json) {
+                    room.remember(message);
+                }
             }
             hub.room_index.insert(fold(&room.name), hub.rooms.len());
             hub.rooms.push(room);
@@ -445,7 +446,7 @@ impl Hub {
             .take(JOINED_MEMBERS_CAP)
             .filter_map(|m| self.name_of(m))
             .collect();
-        let history = raw_messages(room.newest(None, HISTORY_DEFAULT));
+        let history: Vec<&RawValue> = room.newest().collect();
         let json = Event::Joined {
             room: &room.name,
             protected: room.is_protected(),
@@ -536,9 +537,13 @@ impl Hub {
             text: &text,
             ts,
         };
-        let frame = EncodedFrame::text(&event.to_json());
+        let json = event.to_json();
+        let frame = EncodedFrame::text(&json);
         let room_id = room.id;
-        self.rooms[index].remember(id, frame.clone());
+        // The event's own JSON, which `to_json` just produced, so nothing can fail here.
+        if let Ok(message) = RawValue::from_string(json) {
+            self.rooms[index].remember(message);
+        }
         // Delivery does not wait for the disk; the ack does, so an acked message is kept.
         self.broadcast(index, frame, None);
         let ack = match (reference, self.conns.get(&conn)) {
@@ -823,13 +828,6 @@ fn wrong_password(room: &str) -> Rejection {
         ErrorCode::WrongPassword,
         format!("wrong password for room {room}"),
     )
-}
-
-/// Remembered messages as raw JSON values to embed in a reply, without re-serialising.
-fn raw_messages<'a>(frames: impl Iterator<Item = &'a Arc<EncodedFrame>>) -> Vec<&'a RawValue> {
-    frames
-        .filter_map(|f| serde_json::from_str::<&RawValue>(f.json()).ok())
-        .collect()
 }
 
 pub fn now_millis() -> u64 {

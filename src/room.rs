@@ -1,7 +1,7 @@
 //! One room's state as the hub keeps it: members in join order, presence changes waiting
 //! to be sent, and a ring of its newest messages.
 
-use crate::outbox::EncodedFrame;
+use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,8 +9,9 @@ use std::time::Instant;
 /// A connection's number for as long as it lives.
 pub type ConnId = u64;
 
-/// Messages each room keeps in memory for `joined.history`.
-pub const RECENT_CAPACITY: usize = crate::protocol::HISTORY_MAX;
+/// Messages each room keeps in memory for `joined.history` (older ones come from the
+/// store, which answers `history`).
+pub const RECENT_CAPACITY: usize = crate::protocol::HISTORY_DEFAULT;
 
 /// Who may enter a room.
 #[derive(Debug, Clone)]
@@ -34,8 +35,9 @@ pub struct Room {
     pending: Vec<(Arc<str>, bool)>,
     /// When the pending changes must go out at the latest.
     pub presence_due: Option<Instant>,
-    /// The newest messages, oldest first: (id, encoded `message` frame).
-    recent: VecDeque<(u64, Arc<EncodedFrame>)>,
+    /// The newest messages, oldest first, as `message` event JSON ready to embed in a
+    /// `joined` reply without parsing or serialising it again per join.
+    recent: VecDeque<Box<RawValue>>,
 }
 
 struct Member {
@@ -156,26 +158,17 @@ impl Room {
         }
     }
 
-    pub fn remember(&mut self, id: u64, message: Arc<EncodedFrame>) {
+    /// Keeps a message's JSON (the `message` event) among the newest.
+    pub fn remember(&mut self, message: Box<RawValue>) {
         if self.recent.len() == RECENT_CAPACITY {
             self.recent.pop_front();
         }
-        self.recent.push_back((id, message));
+        self.recent.push_back(message);
     }
 
-    /// The newest `limit` remembered messages with an id below `before`, oldest first.
-    pub fn newest(
-        &self,
-        before: Option<u64>,
-        limit: usize,
-    ) -> impl Iterator<Item = &Arc<EncodedFrame>> {
-        let older = match before {
-            Some(before) => self.recent.partition_point(|(id, _)| *id < before),
-            None => self.recent.len(),
-        };
-        self.recent
-            .range(older.saturating_sub(limit)..older)
-            .map(|(_, frame)| frame)
+    /// The newest remembered messages, oldest first.
+    pub fn newest(&self) -> impl Iterator<Item = &RawValue> {
+        self.recent.iter().map(|m| &**m)
     }
 }
 
