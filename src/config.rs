@@ -22,6 +22,9 @@ pub struct Config {
     pub rate_limit: u32,
     /// Commands a connection may send in one burst above the rate.
     pub rate_burst: u32,
+    /// Threads that write to sockets (each connection gets one of its own only while its
+    /// socket is full).
+    pub writer_threads: usize,
     /// How often the server pings each connection.
     pub ping_interval: Duration,
     /// How long a connection may stay silent (no frame, no pong) before it is closed.
@@ -47,6 +50,9 @@ impl Default for Config {
             queue_frames: 1024,
             rate_limit: 20,
             rate_burst: 50,
+            writer_threads: std::thread::available_parallelism()
+                .map(|n| n.get().min(8))
+                .unwrap_or(2),
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
             head_timeout: Duration::from_secs(10),
@@ -138,6 +144,12 @@ const FLAGS: &[Flag] = &[
         help: "commands allowed in one burst",
     },
     Flag {
+        name: "--writer-threads",
+        value: "N",
+        env: None,
+        help: "threads that write to sockets (one per core, at most 8)",
+    },
+    Flag {
         name: "--ping-interval",
         value: "SECS",
         env: None,
@@ -166,6 +178,7 @@ pub fn help_text() -> String {
             "--queue-frames" => d.queue_frames.to_string(),
             "--rate-limit" => d.rate_limit.to_string(),
             "--rate-burst" => d.rate_burst.to_string(),
+            "--writer-threads" => d.writer_threads.to_string(),
             "--ping-interval" => d.ping_interval.as_secs().to_string(),
             "--idle-timeout" => d.idle_timeout.as_secs().to_string(),
             _ => String::new(),
@@ -260,6 +273,7 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "--queue-frames" => config.queue_frames = number(name, value, 1, 1_000_000)? as usize,
         "--rate-limit" => config.rate_limit = number(name, value, 0, 1_000_000)? as u32,
         "--rate-burst" => config.rate_burst = number(name, value, 1, 1_000_000)? as u32,
+        "--writer-threads" => config.writer_threads = number(name, value, 1, 64)? as usize,
         "--ping-interval" => {
             config.ping_interval = Duration::from_secs(number(name, value, 1, 3600)?)
         }

@@ -3,7 +3,7 @@
 //!
 //! A message's path: `listener` accepts and routes the connection, `ws` reads a frame and
 //! `protocol` parses it into a command, the `hub` decides and queues encoded frames on
-//! each recipient's `outbox`, and each recipient's writer thread in `ws` sends them.
+//! each recipient's `outbox`, and the `writer` pool sends them.
 
 mod capacity;
 pub mod config;
@@ -19,6 +19,7 @@ pub mod room;
 pub mod store;
 mod threads;
 mod upgrade;
+mod writer;
 mod ws;
 
 pub use config::Config;
@@ -101,7 +102,15 @@ pub fn start(mut config: Config) -> io::Result<Server> {
             })
         })?;
 
-    let shared = Arc::new(Shared::new(config, hub_tx, ThreadCount::default(), http));
+    let threads = ThreadCount::default();
+    // A connection has a writer thread of its own only while its socket is full; the
+    // capacity check above counts those threads too.
+    let writers = writer::WriterPool::start(
+        config.writer_threads,
+        capacity::backlog_threads(config.max_connections),
+        &threads,
+    )?;
+    let shared = Arc::new(Shared::new(config, hub_tx, threads, http, writers));
     let accepting = shared.clone();
     let accept_thread = std::thread::Builder::new()
         .name("papo-accept".into())
@@ -168,6 +177,7 @@ impl Server {
                 );
             }
         }
+        self.shared.writers.stop();
         log::info!("papo on {} stopped", self.local_addr);
     }
 }

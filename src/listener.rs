@@ -8,6 +8,7 @@ use crate::http::HttpServer;
 use crate::hub::HubInput;
 use crate::threads::ThreadCount;
 use crate::upgrade::{self, Refusal};
+use crate::writer::WriterPool;
 use crate::ws;
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ pub struct Shared {
     pub hub: Sender<HubInput>,
     pub threads: ThreadCount,
     pub http: HttpServer,
+    pub writers: WriterPool,
     /// Every open client socket, so shutdown can close them all.
     sockets: Mutex<HashMap<u64, Arc<TcpStream>>>,
     websockets: AtomicUsize,
@@ -42,12 +44,14 @@ impl Shared {
         hub: Sender<HubInput>,
         threads: ThreadCount,
         http: HttpServer,
+        writers: WriterPool,
     ) -> Self {
         Shared {
             config,
             hub,
             threads,
             http,
+            writers,
             sockets: Mutex::new(HashMap::new()),
             websockets: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
@@ -169,7 +173,7 @@ fn serve_websocket(shared: &Shared, stream: Arc<TcpStream>, head: head::Head, id
     let ctx = ws::Context {
         config: &shared.config,
         hub: &shared.hub,
-        threads: &shared.threads,
+        writers: &shared.writers,
     };
     ws::serve(stream, early, id, &ctx);
     log::info!("connection {id} closed");

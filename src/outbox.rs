@@ -1,12 +1,10 @@
-//! A connection's outgoing queue: frames encoded once and shared, the bounded channel the
-//! writer thread drains, and the slow-consumer rule for when that channel fills up.
+//! A connection's outgoing queue: frames encoded once and shared, the bound past which a
+//! connection is a slow consumer, and the claim that lets one writer at a time drain it.
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::cell::Cell;
+use crate::writer::Route;
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 /// A server→client WebSocket text frame, encoded once (header and JSON payload in one
 /// buffer) so a broadcast to a thousand members costs a thousand `Arc` clones, not a
@@ -58,11 +56,13 @@ impl EncodedFrame {
     }
 }
 
-/// What the writer thread is asked to write.
+/// What a writer is asked to write.
 #[derive(Debug)]
 pub enum Outbound {
     /// An event or reply, possibly shared with other recipients.
     Frame(Arc<EncodedFrame>),
+    /// A ping; the reader asks for one on schedule.
+    Ping,
     /// A pong answering the client's ping.
     Pong(Vec<u8>),
     /// A close frame; the writer writes it last and ends the connection.
@@ -76,10 +76,6 @@ impl Outbound {
         Outbound::Pong(EncodedFrame::encode(0xA, payload).wire)
     }
 
-    pub fn ping_wire() -> Vec<u8> {
-        EncodedFrame::encode(0x9, &[]).wire
-    }
-
     pub fn close_wire(code: u16, reason: &str) -> Vec<u8> {
         let mut payload = code.to_be_bytes().to_vec();
         // A control frame's payload is at most 125 bytes.
@@ -91,6 +87,9 @@ impl Outbound {
         EncodedFrame::encode(0x8, &payload).wire
     }
 }
+
+/// A ping frame with no payload.
+pub const PING_WIRE: [u8; 2] = [0x89, 0x00];
 
 /// Close codes of RFC 6455 that papo sends.
 pub mod close_code {
@@ -113,142 +112,122 @@ pub enum Push {
     Closed,
 }
 
-/// The sending side of a connection's queue; cheap to clone.
+/// The pushing side of a connection's queue (the hub, the store, the reader); cheap to
+/// clone.
 #[derive(Clone, Debug)]
-pub struct Outbox {
-    tx: Sender<Outbound>,
-    state: Arc<QueueState>,
-}
+pub struct Outbox(Arc<Queue>);
 
-/// The writer's side: the queue, and whether the connection was found too slow.
-pub struct Inbox {
-    rx: Receiver<Outbound>,
-    state: Arc<QueueState>,
-    /// When the writer last took an item, and the time between its last two: how busy it is.
-    last_item: Cell<Instant>,
-    last_gap: Cell<Duration>,
-}
-
-/// A writer whose last two items came closer together than this counts as busy...
-const BUSY_WINDOW: Duration = Duration::from_micros(500);
-/// ...and yields this many times before it parks.
-const BUSY_YIELDS: u32 = 4;
+/// The draining side: whoever holds the queue's claim takes frames from it here.
+#[derive(Clone, Debug)]
+pub struct Inbox(Arc<Queue>);
 
 /// The bound is counted here rather than by a bounded channel, because crossbeam's bounded
 /// channel allocates every slot up front (tens of KiB per idle connection), while its
 /// unbounded one grows in small blocks only when frames are actually waiting.
-///
-/// The writer also sleeps here rather than in crossbeam's blocking `recv`, which spins and
-/// calls `sched_yield` before it parks: profiled under fan-out to 1,000 idle-between-
-/// messages writers, that spinning was over a third of the server's CPU. The writer parks
-/// its thread outright, and a push unparks it only when it announced it was asleep.
 #[derive(Debug)]
-struct QueueState {
+struct Queue {
+    tx: Sender<Outbound>,
+    rx: Receiver<Outbound>,
     queued: AtomicUsize,
     capacity: usize,
     slow: AtomicBool,
-    /// The writer thread, once it starts waiting.
-    writer: OnceLock<Thread>,
-    /// True while the writer is (about to be) parked.
-    sleeping: AtomicBool,
+    /// Held by exactly one writer while the queue is announced to the pool, being written,
+    /// or served by a thread of its own: one writer at a time keeps frames in order, and a
+    /// push announces the queue only when it takes a free claim.
+    claimed: AtomicBool,
+    /// The connection's writing side has ended: nothing more is accepted.
+    ended: AtomicBool,
+    /// The socket and the pool worker that serve this queue; `None` for a queue read
+    /// directly (the hub's unit tests).
+    route: Option<Route>,
 }
 
-impl QueueState {
-    fn wake_writer(&self) {
-        // Pairs with the fence in `Inbox::recv_deadline`: either the writer sees the item
-        // just queued, or this sees `sleeping` and unparks it.
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) {
-            if let Some(writer) = self.writer.get() {
-                writer.unpark();
-            }
+/// A queue holding at most `capacity` frames (close frames always fit), drained by
+/// whoever reads the returned `Inbox`.
+pub fn channel(capacity: usize) -> (Outbox, Inbox) {
+    let queue = Arc::new(Queue::new(capacity, None));
+    (Outbox(queue.clone()), Inbox(queue))
+}
+
+/// A queue drained by the writer pool: each push that finds it unclaimed hands it to the
+/// route's worker.
+pub fn routed(capacity: usize, route: Route) -> Outbox {
+    Outbox(Arc::new(Queue::new(capacity, Some(route))))
+}
+
+impl Queue {
+    fn new(capacity: usize, route: Option<Route>) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Queue {
+            tx,
+            rx,
+            queued: AtomicUsize::new(0),
+            capacity,
+            slow: AtomicBool::new(false),
+            claimed: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            route,
         }
     }
-}
-
-/// A queue holding at most `capacity` frames (close frames always fit).
-pub fn channel(capacity: usize) -> (Outbox, Inbox) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let state = Arc::new(QueueState {
-        queued: AtomicUsize::new(0),
-        capacity,
-        slow: AtomicBool::new(false),
-        writer: OnceLock::new(),
-        sleeping: AtomicBool::new(false),
-    });
-    (
-        Outbox {
-            tx,
-            state: state.clone(),
-        },
-        Inbox {
-            rx,
-            state,
-            last_item: Cell::new(Instant::now()),
-            last_gap: Cell::new(Duration::MAX),
-        },
-    )
 }
 
 impl Inbox {
     pub fn is_slow(&self) -> bool {
-        self.state.slow.load(Ordering::Acquire)
-    }
-
-    /// The next item, parking the calling thread until one comes or `deadline` passes.
-    ///
-    /// A busy writer (its last two frames came close together) yields its core a few times
-    /// before parking: under a steady stream the next frame usually arrives meanwhile, which
-    /// saves a park and a wake-up per frame. A writer fed now and then parks at once.
-    pub fn recv_deadline(&self, deadline: Instant) -> Result<Outbound, RecvTimeoutError> {
-        let state = &*self.state;
-        let mut yields = 0;
-        loop {
-            match self.rx.try_recv() {
-                Ok(item) => {
-                    state.queued.fetch_sub(1, Ordering::AcqRel);
-                    self.note_arrival();
-                    return Ok(item);
-                }
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
-            }
-            if self.is_slow() {
-                return Err(RecvTimeoutError::Timeout);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(RecvTimeoutError::Timeout);
-            }
-            if yields < BUSY_YIELDS && self.last_gap.get() < BUSY_WINDOW {
-                yields += 1;
-                std::thread::yield_now();
-                continue;
-            }
-            let _ = state.writer.set(std::thread::current());
-            state.sleeping.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            // Re-check after announcing the sleep, so a push that missed the flag is seen.
-            if self.rx.is_empty() && !self.is_slow() {
-                std::thread::park_timeout(deadline - now);
-            }
-            state.sleeping.store(false, Ordering::SeqCst);
-        }
+        self.0.slow.load(Ordering::Acquire)
     }
 
     /// The next item if one is waiting.
     pub fn try_recv(&self) -> Option<Outbound> {
-        let item = self.rx.try_recv().ok()?;
-        self.state.queued.fetch_sub(1, Ordering::AcqRel);
-        self.note_arrival();
+        let item = self.0.rx.try_recv().ok()?;
+        self.0.queued.fetch_sub(1, Ordering::AcqRel);
         Some(item)
     }
 
-    fn note_arrival(&self) {
-        let now = Instant::now();
-        self.last_gap
-            .set(now.saturating_duration_since(self.last_item.get()));
-        self.last_item.set(now);
+    pub fn route(&self) -> Option<&Route> {
+        self.0.route.as_ref()
+    }
+
+    /// Gives the claim back once the queue looks empty. False if a frame slipped in
+    /// meanwhile and the claim was taken again: the caller still holds it and must go on.
+    pub fn release(&self) -> bool {
+        let queue = &*self.0;
+        queue.claimed.store(false, Ordering::SeqCst);
+        // A push that saw the claim still held did not announce; look once more. The
+        // fence pairs with the one in `announce`.
+        fence(Ordering::SeqCst);
+        let waiting = !queue.rx.is_empty() || queue.slow.load(Ordering::SeqCst);
+        !(waiting && !queue.ended.load(Ordering::SeqCst) && queue.try_claim())
+    }
+
+    /// Ends the writing side for good: later pushes are refused, what waits is dropped,
+    /// and the claim is never given back.
+    pub fn end(&self) {
+        self.0.ended.store(true, Ordering::SeqCst);
+        while self.try_recv().is_some() {}
+    }
+}
+
+impl Queue {
+    fn try_claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::SeqCst)
+    }
+
+    /// Hands the queue to its worker if nobody holds it; true if the worker must be woken.
+    fn announce(self: &Arc<Self>) -> bool {
+        fence(Ordering::SeqCst);
+        match &self.route {
+            Some(route) if self.try_claim() => {
+                route.worker.enqueue(Inbox(self.clone()));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(route) = &self.route {
+            route.worker.wake();
+        }
     }
 }
 
@@ -260,32 +239,38 @@ impl Outbox {
 
     pub fn push_outbound(&self, item: Outbound) -> Push {
         let pushed = self.queue(item);
-        if pushed != Push::Closed {
-            self.state.wake_writer();
+        if pushed != Push::Closed && self.0.announce() {
+            self.0.wake();
         }
         pushed
     }
 
     /// Queues a frame but leaves the writer asleep until `wake`: for a broadcast, which
-    /// queues for every member first and wakes them all after.
+    /// queues for every member first and wakes the writers after.
     pub fn push_unwoken(&self, frame: Arc<EncodedFrame>) -> Push {
-        self.queue(Outbound::Frame(frame))
+        let pushed = self.queue(Outbound::Frame(frame));
+        if pushed != Push::Closed {
+            self.0.announce();
+        }
+        pushed
     }
 
     /// Wakes the writer if it sleeps.
     pub fn wake(&self) {
-        self.state.wake_writer();
+        self.0.wake();
     }
 
     fn queue(&self, item: Outbound) -> Push {
-        let state = &*self.state;
-        if state.slow.load(Ordering::Acquire) {
+        let queue = &*self.0;
+        if queue.slow.load(Ordering::Acquire) || queue.ended.load(Ordering::Acquire) {
             return Push::Closed;
         }
-        if state.queued.fetch_add(1, Ordering::AcqRel) >= state.capacity {
-            state.queued.fetch_sub(1, Ordering::AcqRel);
+        if queue.queued.fetch_add(1, Ordering::AcqRel) >= queue.capacity {
+            queue.queued.fetch_sub(1, Ordering::AcqRel);
             // Only the first overflow reports Slow, so the connection is dropped once.
-            return if state.slow.swap(true, Ordering::AcqRel) {
+            // A full queue is claimed (every queued frame was announced), so its writer
+            // sees the flag and closes the connection with 1008.
+            return if queue.slow.swap(true, Ordering::SeqCst) {
                 Push::Closed
             } else {
                 Push::Slow
@@ -295,32 +280,39 @@ impl Outbox {
     }
 
     fn enqueue(&self, item: Outbound) -> Push {
-        match self.tx.send(item) {
+        match self.0.tx.send(item) {
             Ok(()) => Push::Queued,
             Err(_) => {
-                self.state.queued.fetch_sub(1, Ordering::AcqRel);
+                self.0.queued.fetch_sub(1, Ordering::AcqRel);
                 Push::Closed
             }
         }
     }
 
     pub fn is_slow(&self) -> bool {
-        self.state.slow.load(Ordering::Acquire)
+        self.0.slow.load(Ordering::Acquire)
     }
 
     /// Queues a close frame, past the bound if need be; the writer ends the connection
     /// after it.
     pub fn close(&self, code: u16, reason: &str) {
-        self.state.queued.fetch_add(1, Ordering::AcqRel);
-        self.enqueue(Outbound::Close(code, reason.to_string()));
-        self.state.wake_writer();
+        self.push_past_bound(Outbound::Close(code, reason.to_string()));
     }
 
     /// Tells the writer to stop without writing anything more: the peer is gone.
     pub fn finish(&self) {
-        self.state.queued.fetch_add(1, Ordering::AcqRel);
-        self.enqueue(Outbound::Finish);
-        self.state.wake_writer();
+        self.push_past_bound(Outbound::Finish);
+    }
+
+    fn push_past_bound(&self, item: Outbound) {
+        if self.0.ended.load(Ordering::Acquire) {
+            return;
+        }
+        self.0.queued.fetch_add(1, Ordering::AcqRel);
+        self.enqueue(item);
+        if self.0.announce() {
+            self.0.wake();
+        }
     }
 }
 
@@ -352,39 +344,6 @@ mod tests {
     }
 
     #[test]
-    fn a_parked_writer_wakes_for_every_push_and_at_its_deadline() {
-        use std::time::Duration;
-        let (outbox, inbox) = channel(100);
-        let writer = std::thread::spawn(move || {
-            let mut got = 0;
-            while got < 1000 {
-                let deadline = Instant::now() + Duration::from_secs(10);
-                match inbox.recv_deadline(deadline) {
-                    Ok(Outbound::Frame(_)) => got += 1,
-                    other => panic!("{other:?}"),
-                }
-            }
-            let start = Instant::now();
-            let timed_out = inbox.recv_deadline(start + Duration::from_millis(50));
-            assert!(matches!(timed_out, Err(RecvTimeoutError::Timeout)));
-            assert!(start.elapsed() >= Duration::from_millis(50));
-            inbox
-        });
-        let frame = EncodedFrame::text("{}");
-        for i in 0..1000 {
-            assert_eq!(outbox.push(frame.clone()), Push::Queued);
-            if i % 7 == 0 {
-                // Let the writer fall asleep now and then, so pushes meet a parked writer.
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
-        let inbox = writer.join().unwrap();
-        drop(outbox);
-        let gone = inbox.recv_deadline(Instant::now() + Duration::from_secs(1));
-        assert!(matches!(gone, Err(RecvTimeoutError::Disconnected)));
-    }
-
-    #[test]
     fn a_full_queue_marks_the_connection_slow_once() {
         let (outbox, inbox) = channel(2);
         let frame = EncodedFrame::text("{}");
@@ -393,9 +352,20 @@ mod tests {
         assert_eq!(outbox.push(frame.clone()), Push::Slow);
         assert_eq!(outbox.push(frame.clone()), Push::Closed);
         assert!(inbox.is_slow());
-        drop(inbox);
-        let (outbox, inbox) = channel(2);
-        drop(inbox);
+    }
+
+    #[test]
+    fn an_ended_queue_refuses_and_forgets() {
+        let (outbox, inbox) = channel(8);
+        let frame = EncodedFrame::text("{}");
+        assert_eq!(outbox.push(frame.clone()), Push::Queued);
+        inbox.end();
+        assert!(inbox.try_recv().is_none(), "what waited is dropped");
         assert_eq!(outbox.push(frame), Push::Closed);
+        outbox.close(close_code::NORMAL, "");
+        assert!(
+            inbox.try_recv().is_none(),
+            "nothing is queued after the end"
+        );
     }
 }

@@ -1,61 +1,49 @@
-//! One WebSocket connection after its handshake: the reader (the connection's own thread)
-//! turns frames into hub requests; the writer thread is the only one that writes to the
-//! socket, so frames never interleave. Both share one descriptor through `Arc<TcpStream>`.
+//! One WebSocket connection after its handshake, on the connection's own thread: it reads
+//! frames and turns them into hub requests, and keeps the ping and idle schedule. It never
+//! writes: replies go to the connection's outbox, which the writer pool drains, so frames
+//! never interleave. Reader and writers share one descriptor through `Arc<TcpStream>`.
 
 use crate::config::Config;
 use crate::hub::HubInput;
-use crate::outbox::{self, close_code, Inbox, Outbound, Outbox, Push};
+use crate::outbox::{self, close_code, Outbound, Outbox, Push};
 use crate::protocol::{self, ErrorCode, Ref, Rejection};
 use crate::ratelimit::RateLimiter;
 use crate::room::ConnId;
-use crate::threads::ThreadCount;
-use crossbeam_channel::{RecvTimeoutError, Sender};
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use crate::writer::{Route, WriterPool};
+use crossbeam_channel::Sender;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
-/// The writer's stack: it only moves bytes.
-const WRITER_STACK: usize = 128 * 1024;
 /// tungstenite's read buffer, allocated up front for every connection: sized for chat
 /// commands (bigger messages are read in several pieces), not bulk transfer.
 const READ_BUFFER: usize = 2048;
-/// Frames written with one system call at most.
-const WRITE_BATCH: usize = 64;
+/// The read timeout is kept in whole seconds while the next deadline is further away than
+/// this, to spare a system call per read on a busy connection.
+const TIMER_GRAIN: Duration = Duration::from_secs(1);
 
 /// What a connection needs from the server around it.
 pub struct Context<'a> {
     pub config: &'a Config,
     pub hub: &'a Sender<HubInput>,
-    pub threads: &'a ThreadCount,
+    pub writers: &'a WriterPool,
 }
 
 /// Runs a connection whose handshake is done until it closes. `early` holds bytes the
 /// client sent right after its request head (frames already on their way).
 pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context) {
     let config = ctx.config;
-    // The idle rule of PROTOCOL.md: a read that waits this long means the client said
-    // nothing, not even a pong to our pings. The write timeout bounds a writer stuck on a
-    // client that stopped reading.
-    let _ = stream.set_read_timeout(Some(config.idle_timeout));
+    // The write timeout bounds a writer thread waiting on a client that stopped reading.
     let _ = stream.set_write_timeout(Some(config.idle_timeout));
-    let (outbox, inbox) = outbox::channel(config.queue_frames);
-    let writer_stream = stream.clone();
-    let ping_interval = config.ping_interval;
-    let writer = ctx
-        .threads
-        .spawn(format!("papo-w{conn}"), WRITER_STACK, move || {
-            write_loop(&writer_stream, inbox, ping_interval);
-        });
-    let writer = match writer {
-        Ok(handle) => handle,
-        Err(e) => {
-            log::warn!("connection {conn}: no thread for its writer ({e}); closing");
-            return;
-        }
+    let route = Route {
+        conn,
+        stream: stream.clone(),
+        worker: ctx.writers.worker_for(conn),
     };
+    let outbox = outbox::routed(config.queue_frames, route);
     if ctx
         .hub
         .send(HubInput::Connect {
@@ -68,8 +56,12 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
             .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(config.max_message_bytes))
             .max_frame_size(Some(config.max_message_bytes));
-        let mut ws =
-            WebSocket::from_partially_read(ReadHalf(stream), early, Role::Server, Some(ws_config));
+        let half = ReadHalf {
+            stream,
+            outbox: outbox.clone(),
+            clock: Liveness::new(config.ping_interval, config.idle_timeout, Instant::now()),
+        };
+        let mut ws = WebSocket::from_partially_read(half, early, Role::Server, Some(ws_config));
         let mut reader = Reader {
             conn,
             outbox: &outbox,
@@ -79,20 +71,121 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
         reader.run(&mut ws);
         let _ = ctx.hub.send(HubInput::Disconnect { conn });
     }
-    // A parked writer does not notice the last sender going away (the hub or the store
-    // may still hold clones): tell it to end, after whatever is already queued.
+    // The writer ends the connection after whatever is already queued.
     outbox.finish();
-    let _ = writer.join();
 }
 
-/// The read side of the shared socket. tungstenite's reader queues pongs and close
-/// replies and writes them on its next read; here those writes go nowhere, because the
-/// reader forwards every reply it owes to the writer thread instead.
-struct ReadHalf(Arc<TcpStream>);
+/// The read side of the shared socket, and the connection's clock. tungstenite's reader
+/// queues pongs and close replies and writes them on its next read; here those writes go
+/// nowhere, because the reader forwards every reply it owes to the outbox instead.
+struct ReadHalf {
+    stream: Arc<TcpStream>,
+    outbox: Outbox,
+    clock: Liveness,
+}
+
+/// PROTOCOL.md's schedule: a ping every `ping_interval`, and a close after `idle_timeout`
+/// without a byte from the client. The read timeout is the only timer: it is armed for
+/// whichever comes first, so an idle connection wakes only to ping.
+struct Liveness {
+    ping_interval: Duration,
+    idle_timeout: Duration,
+    next_ping: Instant,
+    last_heard: Instant,
+    /// The read timeout currently set on the socket.
+    armed: Option<Duration>,
+}
+
+/// What the clock wants before the next read.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    /// Send a ping now, then ask again.
+    Ping,
+    /// The client has been silent too long.
+    Idle,
+    /// Read, waiting at most this long.
+    Wait(Duration),
+}
+
+impl Liveness {
+    fn new(ping_interval: Duration, idle_timeout: Duration, now: Instant) -> Self {
+        Liveness {
+            ping_interval,
+            idle_timeout,
+            next_ping: now + ping_interval,
+            last_heard: now,
+            armed: None,
+        }
+    }
+
+    fn due(&mut self, now: Instant) -> Due {
+        if now >= self.last_heard + self.idle_timeout {
+            return Due::Idle;
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.ping_interval;
+            return Due::Ping;
+        }
+        let until = self.next_ping.min(self.last_heard + self.idle_timeout) - now;
+        Due::Wait(until)
+    }
+
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+    }
+
+    /// The read timeout to set before waiting `wait`, unless it is already set. The timeout
+    /// is `wait` rounded down to a whole second (or a tenth, under a second), so a busy
+    /// connection re-arms it about once a second rather than on every read; waking a
+    /// little early only means asking `due` again.
+    fn rearm(&mut self, wait: Duration) -> Option<Duration> {
+        let tenth = Duration::from_millis(100);
+        let timeout = if wait >= TIMER_GRAIN {
+            Duration::from_secs(wait.as_secs())
+        } else if wait >= tenth {
+            tenth * (wait.as_millis() / 100) as u32
+        } else {
+            // Rounded up: a zero timeout would mean none at all.
+            Duration::from_millis(wait.as_millis() as u64 + 1)
+        };
+        if self.armed == Some(timeout) {
+            return None;
+        }
+        self.armed = Some(timeout);
+        Some(timeout)
+    }
+}
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
+        loop {
+            let wait = match self.clock.due(Instant::now()) {
+                Due::Ping => {
+                    self.outbox.push_outbound(Outbound::Ping);
+                    continue;
+                }
+                // `close_for` turns this into the 1001 "idle timeout" close.
+                Due::Idle => return Err(io::ErrorKind::TimedOut.into()),
+                Due::Wait(wait) => wait,
+            };
+            if let Some(timeout) = self.clock.rearm(wait) {
+                self.stream.set_read_timeout(Some(timeout))?;
+            }
+            match (&*self.stream).read(buf) {
+                Ok(n) => {
+                    self.clock.heard(Instant::now());
+                    return Ok(n);
+                }
+                // The timer fired: see what is due.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -207,98 +300,41 @@ fn close_for(error: &WsError) -> Option<(u16, &'static str)> {
     }
 }
 
-/// The writer thread: waits on the queue, writes everything queued with one system call,
-/// pings on schedule, and ends the connection after a close frame, a write error, or when
-/// the connection was found too slow.
-fn write_loop(stream: &TcpStream, inbox: Inbox, ping_interval: std::time::Duration) {
-    let mut next_ping = Instant::now() + ping_interval;
-    let mut batch: Vec<Outbound> = Vec::with_capacity(WRITE_BATCH);
-    loop {
-        if inbox.is_slow() {
-            let _ = write_all(
-                stream,
-                &Outbound::close_wire(close_code::POLICY_VIOLATION, "slow consumer"),
-            );
-            break;
-        }
-        match inbox.recv_deadline(next_ping) {
-            Ok(item) => batch.push(item),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        while batch.len() < WRITE_BATCH {
-            match inbox.try_recv() {
-                Some(item) => batch.push(item),
-                None => break,
-            }
-        }
-        let now = Instant::now();
-        let ping = now >= next_ping;
-        if ping {
-            next_ping = now + ping_interval;
-        }
-        match write_batch(stream, &mut batch, ping) {
-            Ok(false) => {}
-            Ok(true) | Err(_) => break,
-        }
-    }
-    // Wakes the reader if it is still blocked on this socket.
-    let _ = stream.shutdown(Shutdown::Both);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Writes a batch (and a ping) with one system call; true if the connection ends after it
-/// (a close frame, or the reader's `Finish`).
-/// The slices live on the stack: the hot path of every delivery allocates nothing.
-fn write_batch(stream: &TcpStream, batch: &mut Vec<Outbound>, ping: bool) -> io::Result<bool> {
-    let ping_wire = if ping {
-        Outbound::ping_wire()
-    } else {
-        Vec::new()
-    };
-    let mut close = None;
-    let mut finish = false;
-    let mut slices = [IoSlice::new(&[]); WRITE_BATCH + 1];
-    let mut used = 0;
-    for item in batch.iter() {
-        slices[used] = match item {
-            Outbound::Frame(frame) => IoSlice::new(frame.wire()),
-            Outbound::Pong(wire) => IoSlice::new(wire),
-            Outbound::Close(code, reason) => {
-                close = Some(Outbound::close_wire(*code, reason));
-                break;
-            }
-            Outbound::Finish => {
-                finish = true;
-                break;
-            }
-        };
-        used += 1;
-    }
-    // The batch holds at most WRITE_BATCH items, so one slot is always left here.
-    if let Some(close) = &close {
-        slices[used] = IoSlice::new(close);
-        used += 1;
-    } else if ping && !finish {
-        slices[used] = IoSlice::new(&ping_wire);
-        used += 1;
-    }
-    let result = write_all_vectored(stream, &mut slices[..used]);
-    batch.clear();
-    result.map(|()| close.is_some() || finish)
-}
+    const S: Duration = Duration::from_secs(1);
 
-fn write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<()> {
-    write_all_vectored(stream, &mut [IoSlice::new(bytes)])
-}
-
-fn write_all_vectored(mut stream: &TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match stream.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    #[test]
+    fn the_clock_pings_on_schedule_and_closes_after_silence() {
+        let start = Instant::now();
+        let mut clock = Liveness::new(25 * S, 60 * S, start);
+        assert_eq!(clock.due(start), Due::Wait(25 * S));
+        assert_eq!(clock.due(start + 25 * S), Due::Ping);
+        // The next ping counts from this one.
+        assert_eq!(clock.due(start + 25 * S), Due::Wait(25 * S));
+        clock.heard(start + 40 * S);
+        assert_eq!(clock.due(start + 50 * S), Due::Ping);
+        assert_eq!(clock.due(start + 75 * S), Due::Ping);
+        // Silence is counted from the last byte heard, not from the last ping.
+        assert_eq!(clock.due(start + 99 * S), Due::Wait(S));
+        assert_eq!(clock.due(start + 100 * S), Due::Idle);
     }
-    Ok(())
+
+    #[test]
+    fn the_read_timeout_is_rearmed_about_once_a_second() {
+        let mut clock = Liveness::new(25 * S, 60 * S, Instant::now());
+        let ms = Duration::from_millis;
+        assert_eq!(clock.rearm(ms(24_700)), Some(24 * S));
+        // The same whole second: the armed timeout stands.
+        assert_eq!(clock.rearm(ms(24_100)), None);
+        assert_eq!(clock.rearm(ms(23_900)), Some(23 * S));
+        // Under a second, in tenths; under a tenth, to the millisecond rounded up, never
+        // zero (which would mean no timeout at all).
+        assert_eq!(clock.rearm(ms(650)), Some(ms(600)));
+        assert_eq!(clock.rearm(ms(640)), None);
+        assert_eq!(clock.rearm(ms(40)), Some(ms(41)));
+        assert_eq!(clock.rearm(Duration::from_micros(300)), Some(ms(1)));
+    }
 }

@@ -83,6 +83,7 @@ impl Harness {
                 Outbound::Frame(frame) => serde_json::from_str(frame.json()).unwrap(),
                 Outbound::Close(code, reason) => json!({"close": code, "reason": reason}),
                 Outbound::Pong(_) => json!({"pong": true}),
+                Outbound::Ping => json!({"ping": true}),
                 Outbound::Finish => json!({"finish": true}),
             });
         }
