@@ -103,8 +103,7 @@ for s in papo node-ws; do
   run rooms "$s" rooms --rooms 100 --members 10 --rate 5000 --duration 10
   run joinstorm "$s" joinstorm --clients 5000
   run idle10000 "$s" idle --clients 10000 --room-size 100 --duration 10
-  run shootout "$s" shootout --start 1000 --step 1000 --max 10000
+  # Grows until p95 passes 500 ms or the server (or this machine) refuses connections.
+  run shootout "$s" shootout --start 5000 --step 1000 --max 20000
 done
-# Under vm.max_map_count = 65530 a thread-per-connection server tops out near 8,000.
-run idle8000 papo idle --clients 8000 --room-size 100 --duration 10
 echo "results appended to $OUT" >&2
