@@ -9,8 +9,11 @@
 
 /// Memory mappings one thread takes.
 const MAPS_PER_THREAD: usize = 4;
-/// One connection in this many may have a writer thread of its own at a time.
-pub const BACKLOG_SHARE: usize = 4;
+/// One connection in this many may have a writer thread of its own at once. A socket stays
+/// full only while its client is not reading; threads kept for more stalled clients would
+/// cost connections the machine could otherwise hold. Past the budget, a client whose
+/// socket is full is dropped as a slow consumer.
+pub const BACKLOG_SHARE: usize = 8;
 /// Left for everything else the process and the machine need.
 const RESERVE: usize = 2_000;
 
