@@ -2,9 +2,9 @@
 //! connection is a slow consumer, and the claim that lets one writer at a time drain it.
 
 use crate::writer::Route;
-use crossbeam_channel::{Receiver, Sender};
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A server→client WebSocket text frame, encoded once (header and JSON payload in one
 /// buffer) so a broadcast to a thousand members costs a thousand `Arc` clones, not a
@@ -121,14 +121,13 @@ pub struct Outbox(Arc<Queue>);
 #[derive(Clone, Debug)]
 pub struct Inbox(Arc<Queue>);
 
-/// The bound is counted here rather than by a bounded channel, because crossbeam's bounded
-/// channel allocates every slot up front (tens of KiB per idle connection), while its
-/// unbounded one grows in small blocks only when frames are actually waiting.
+/// Frames wait in a plain `VecDeque` behind a mutex, held only to push one or to take a
+/// batch, never across a write. An idle connection's queue costs a few dozen bytes: a
+/// crossbeam channel keeps a 1.2 KiB block and two cache-padded counters allocated for
+/// the connection's whole life (its bounded flavour, every slot up front).
 #[derive(Debug)]
 struct Queue {
-    tx: Sender<Outbound>,
-    rx: Receiver<Outbound>,
-    queued: AtomicUsize,
+    items: Mutex<VecDeque<Outbound>>,
     capacity: usize,
     slow: AtomicBool,
     /// Held by exactly one writer while the queue is announced to the pool, being written,
@@ -157,11 +156,8 @@ pub fn routed(capacity: usize, route: Route) -> Outbox {
 
 impl Queue {
     fn new(capacity: usize, route: Option<Route>) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
         Queue {
-            tx,
-            rx,
-            queued: AtomicUsize::new(0),
+            items: Mutex::new(VecDeque::new()),
             capacity,
             slow: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
@@ -178,9 +174,27 @@ impl Inbox {
 
     /// The next item if one is waiting.
     pub fn try_recv(&self) -> Option<Outbound> {
-        let item = self.0.rx.try_recv().ok()?;
-        self.0.queued.fetch_sub(1, Ordering::AcqRel);
-        Some(item)
+        self.0.lock().pop_front()
+    }
+
+    /// Moves waiting items into `batch` until it holds `max`, stopping after a close or a
+    /// finish (nothing is written after those).
+    pub fn take_batch(&self, batch: &mut Vec<Outbound>, max: usize) {
+        let mut items = self.0.lock();
+        while batch.len() < max {
+            let Some(item) = items.pop_front() else {
+                break;
+            };
+            let last = matches!(item, Outbound::Close(..) | Outbound::Finish);
+            batch.push(item);
+            if last {
+                break;
+            }
+        }
+        if items.is_empty() && items.capacity() > KEEP_CAPACITY {
+            // A burst is over: give its memory back rather than keep it per connection.
+            *items = VecDeque::new();
+        }
     }
 
     pub fn route(&self) -> Option<&Route> {
@@ -195,7 +209,7 @@ impl Inbox {
         // A push that saw the claim still held did not announce; look once more. The
         // fence pairs with the one in `announce`.
         fence(Ordering::SeqCst);
-        let waiting = !queue.rx.is_empty() || queue.slow.load(Ordering::SeqCst);
+        let waiting = !queue.lock().is_empty() || queue.slow.load(Ordering::SeqCst);
         !(waiting && !queue.ended.load(Ordering::SeqCst) && queue.try_claim())
     }
 
@@ -203,11 +217,19 @@ impl Inbox {
     /// and the claim is never given back.
     pub fn end(&self) {
         self.0.ended.store(true, Ordering::SeqCst);
-        while self.try_recv().is_some() {}
+        *self.0.lock() = VecDeque::new();
     }
 }
 
+/// Queue slots an emptied queue keeps; a larger one is freed.
+const KEEP_CAPACITY: usize = 16;
+
 impl Queue {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Outbound>> {
+        // A panic while holding the lock cannot leave the deque half-changed.
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn try_claim(&self) -> bool {
         !self.claimed.swap(true, Ordering::SeqCst)
     }
@@ -265,27 +287,19 @@ impl Outbox {
         if queue.slow.load(Ordering::Acquire) || queue.ended.load(Ordering::Acquire) {
             return Push::Closed;
         }
-        if queue.queued.fetch_add(1, Ordering::AcqRel) >= queue.capacity {
-            queue.queued.fetch_sub(1, Ordering::AcqRel);
-            // Only the first overflow reports Slow, so the connection is dropped once.
-            // A full queue is claimed (every queued frame was announced), so its writer
-            // sees the flag and closes the connection with 1008.
-            return if queue.slow.swap(true, Ordering::SeqCst) {
-                Push::Closed
-            } else {
-                Push::Slow
-            };
+        let mut items = queue.lock();
+        if items.len() < queue.capacity {
+            items.push_back(item);
+            return Push::Queued;
         }
-        self.enqueue(item)
-    }
-
-    fn enqueue(&self, item: Outbound) -> Push {
-        match self.0.tx.send(item) {
-            Ok(()) => Push::Queued,
-            Err(_) => {
-                self.0.queued.fetch_sub(1, Ordering::AcqRel);
-                Push::Closed
-            }
+        drop(items);
+        // Only the first overflow reports Slow, so the connection is dropped once. A full
+        // queue is claimed (every queued frame was announced), so its writer sees the flag
+        // and closes the connection with 1008.
+        if queue.slow.swap(true, Ordering::SeqCst) {
+            Push::Closed
+        } else {
+            Push::Slow
         }
     }
 
@@ -308,8 +322,7 @@ impl Outbox {
         if self.0.ended.load(Ordering::Acquire) {
             return;
         }
-        self.0.queued.fetch_add(1, Ordering::AcqRel);
-        self.enqueue(item);
+        self.0.lock().push_back(item);
         if self.0.announce() {
             self.0.wake();
         }

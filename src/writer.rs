@@ -282,18 +282,7 @@ fn fill(inbox: &Inbox, batch: &mut Vec<Outbound>) {
         ));
         return;
     }
-    while batch.len() < WRITE_BATCH {
-        match inbox.try_recv() {
-            Some(item) => {
-                let last = matches!(item, Outbound::Close(..) | Outbound::Finish);
-                batch.push(item);
-                if last {
-                    return;
-                }
-            }
-            None => return,
-        }
-    }
+    inbox.take_batch(batch, WRITE_BATCH);
 }
 
 /// Ends a connection's writing side and wakes its reader.
