@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
-/// tungstenite's read buffer, allocated up front for every connection: sized for chat
-/// commands (bigger messages are read in several pieces), not bulk transfer.
-const READ_BUFFER: usize = 2048;
+/// tungstenite's read buffer, allocated (and zero-filled) up front for every connection:
+/// sized for a chat command, not bulk transfer. A frame whose header announces more grows
+/// the buffer to fit it.
+const READ_BUFFER: usize = 512;
 /// The read timeout is kept in whole seconds while the next deadline is further away than
 /// this, to spare a system call per read on a busy connection.
 const TIMER_GRAIN: Duration = Duration::from_secs(1);
