@@ -261,8 +261,8 @@ impl Outbox {
 
     pub fn push_outbound(&self, item: Outbound) -> Push {
         let pushed = self.queue(item);
-        if pushed != Push::Closed && self.0.announce() {
-            self.0.wake();
+        if pushed != Push::Closed {
+            self.hand_to_writer();
         }
         pushed
     }
@@ -323,6 +323,11 @@ impl Outbox {
             return;
         }
         self.0.lock().push_back(item);
+        self.hand_to_writer();
+    }
+
+    /// Announces the queue to its writer, waking it, unless a writer already holds it.
+    fn hand_to_writer(&self) {
         if self.0.announce() {
             self.0.wake();
         }

@@ -177,7 +177,7 @@ impl Worker {
         let Some(route) = inbox.route() else {
             return;
         };
-        match drain(&inbox, &route.stream, batch, Mode::NonBlocking) {
+        match drain(&inbox, &route.stream, batch, 0, Mode::NonBlocking) {
             Drained::Released | Drained::Ended => {}
             // Still claimed: to the back of the line, so others get their turn.
             Drained::TurnOver => self.enqueue(inbox),
@@ -204,16 +204,8 @@ impl Worker {
         let spawned = self
             .threads
             .spawn(format!("papo-b{conn}"), BACKLOG_STACK, move || {
-                let finished = write_batch(&stream, &batch, written, Mode::Blocking);
-                batch.clear();
-                match finished {
-                    Written::All { ends: false } => {
-                        drain(&waiting, &stream, &mut batch, Mode::Blocking);
-                    }
-                    Written::All { ends: true } | Written::Failed | Written::Partial(_) => {
-                        end(&waiting, &stream)
-                    }
-                }
+                // Blocking, the drain ends only with the queue empty or the connection.
+                drain(&waiting, &stream, &mut batch, written, Mode::Blocking);
                 backlogged.fetch_sub(1, Ordering::AcqRel);
             });
         if let Err(e) = spawned {
@@ -246,14 +238,23 @@ enum Drained {
 }
 
 /// Writes the queue (the caller holds its claim) until it is empty, the connection ends,
-/// or (pool threads only) the socket is full or the turn is over.
-fn drain(inbox: &Inbox, stream: &TcpStream, batch: &mut Vec<Outbound>, mode: Mode) -> Drained {
+/// or (pool threads only) the socket is full or the turn is over. `batch` may come in
+/// holding a batch of which the first `written` bytes are already out.
+fn drain(
+    inbox: &Inbox,
+    stream: &TcpStream,
+    batch: &mut Vec<Outbound>,
+    mut written: usize,
+    mode: Mode,
+) -> Drained {
     let mut batches = 0;
     loop {
         if mode == Mode::NonBlocking && batches == TURN_BATCHES {
             return Drained::TurnOver;
         }
-        fill(inbox, batch);
+        if batch.is_empty() {
+            fill(inbox, batch);
+        }
         if batch.is_empty() {
             if inbox.release() {
                 return Drained::Released;
@@ -261,7 +262,9 @@ fn drain(inbox: &Inbox, stream: &TcpStream, batch: &mut Vec<Outbound>, mode: Mod
             continue;
         }
         batches += 1;
-        match write_batch(stream, batch, 0, mode) {
+        let result = write_batch(stream, batch, written, mode);
+        written = 0;
+        match result {
             Written::All { ends: false } => batch.clear(),
             Written::All { ends: true } | Written::Failed => {
                 batch.clear();
