@@ -10,6 +10,7 @@ pub mod config;
 mod head;
 mod http;
 pub mod hub;
+pub mod ids;
 mod listener;
 pub mod outbox;
 pub mod password;

@@ -1,8 +1,8 @@
 //! Room passwords: argon2id hashes (the only form ever kept), a fast in-memory check for
 //! passwords already verified, and the verifier thread that keeps slow checks off the hub.
 
+use crate::ids::ConnId;
 use crate::protocol::Ref;
-use crate::room::ConnId;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;

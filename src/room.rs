@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A connection's number for as long as it lives.
-pub type ConnId = u64;
+pub use crate::ids::ConnId;
 
 /// Messages each room keeps in memory for `joined.history` (older ones come from the
 /// store, which answers `history`).

@@ -1,0 +1,277 @@
+//! The hub: the one thread that owns every room, member and name. Each command is decided
+//! here in arrival order, which is what makes PROTOCOL.md's ordering guarantees hold
+//! without locks. The decisions are plain methods on `Hub` (state + input → new state +
+//! frames queued on outboxes), so they are tested without threads or sockets; `run` is
+//! the loop around them.
+//!
+//! The decisions live by concern, one file each: `users` (names online), `rooms` (create,
+//! join, leave, who), `passwords` (the verifier's answers), `presence` (joins and leaves
+//! gathered per window), `messages` (text, history, DMs, typing), `delivery` (queues and
+//! the store). This file holds the state they share, the dispatch and the run loop.
+
+use crate::ids::ConnId;
+use crate::outbox::{close_code, Outbox};
+use crate::password::{PasswordDone, PasswordJob, Secret};
+use crate::protocol::{fold, Command, ErrorCode, Event, Ref, Rejection, Request};
+use crate::room::{Access, Room};
+use crate::store::{Loaded, StoreJob};
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::value::RawValue;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A user's `typing` events reach a room at most once per this interval.
+pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything that reaches the hub.
+pub enum HubInput {
+    /// A WebSocket connection opened; `outbox` is how to reach it.
+    Connect { conn: ConnId, outbox: Outbox },
+    /// A frame that parsed as a request.
+    Request { conn: ConnId, request: Request },
+    /// The verifier thread checked a join's password or hashed a new room's.
+    Password(PasswordDone),
+    /// The connection closed.
+    Disconnect { conn: ConnId },
+    /// The server is stopping.
+    Shutdown,
+}
+
+struct Conn {
+    outbox: Outbox,
+    /// Set once `hello` succeeds.
+    name: Option<Arc<str>>,
+    /// Rooms joined, by index into `Hub::rooms`.
+    rooms: Vec<usize>,
+}
+
+pub struct Hub {
+    presence_window: Duration,
+    conns: HashMap<ConnId, Conn>,
+    /// Online users: folded name → connection.
+    names: HashMap<String, ConnId>,
+    /// Rooms in creation order; never removed, so an index names a room for good.
+    rooms: Vec<Room>,
+    room_index: HashMap<String, usize>,
+    /// Rooms with presence changes waiting, by when they are due (the window is constant,
+    /// so pushing at the back keeps it ordered).
+    presence_queue: VecDeque<(Instant, usize)>,
+    /// Connections found too slow while sending; removed once the current input is done.
+    evicted: Vec<ConnId>,
+    last_message_id: u64,
+    verifier: Sender<PasswordJob>,
+    /// New protected rooms waiting for their password's hash before they are stored, each
+    /// with its own store jobs (messages, history queries) held back in order, so nothing
+    /// of the room is committed, or acked, before the room itself.
+    unstored: HashMap<String, (StoreJob, Vec<StoreJob>)>,
+    /// Where rooms and messages go to be kept; the store thread also answers `history`.
+    store: Sender<StoreJob>,
+}
+
+impl Hub {
+    /// A hub starting from what the store loaded.
+    pub fn new(
+        presence_window: Duration,
+        verifier: Sender<PasswordJob>,
+        store: Sender<StoreJob>,
+        loaded: Loaded,
+    ) -> Self {
+        let mut hub = Hub {
+            presence_window,
+            conns: HashMap::new(),
+            names: HashMap::new(),
+            rooms: Vec::new(),
+            room_index: HashMap::new(),
+            presence_queue: VecDeque::new(),
+            evicted: Vec::new(),
+            last_message_id: loaded.last_message_id,
+            verifier,
+            unstored: HashMap::new(),
+            store,
+        };
+        for stored in loaded.rooms {
+            let access = match &stored.password_hash {
+                Some(phc) => Access::Protected(Secret::from_phc(phc)),
+                None => Access::Public,
+            };
+            let mut room = Room::new(stored.id, stored.name.into(), access);
+            for (_, json) in stored.recent {
+                if let Ok(message) = RawValue::from_string(json) {
+                    room.remember(message);
+                }
+            }
+            hub.room_index.insert(fold(&room.name), hub.rooms.len());
+            hub.rooms.push(room);
+        }
+        hub
+    }
+
+    /// Handles one input; `now` drives presence windows and typing throttles.
+    pub fn handle(&mut self, input: HubInput, now: Instant) {
+        match input {
+            HubInput::Connect { conn, outbox } => {
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        outbox,
+                        name: None,
+                        rooms: Vec::new(),
+                    },
+                );
+            }
+            HubInput::Request { conn, request } => self.on_request(conn, request, now),
+            HubInput::Password(PasswordDone::Verified { job, ok }) => {
+                self.on_verified(job, ok, now)
+            }
+            HubInput::Password(PasswordDone::Hashed { room_key, phc }) => {
+                self.on_hashed(&room_key, &phc)
+            }
+            HubInput::Disconnect { conn } => self.remove_conn(conn, now),
+            HubInput::Shutdown => self.shutdown(),
+        }
+        self.drop_evicted(now);
+    }
+
+    /// When the next batch of presence changes is due, if any is waiting.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.presence_queue.front().map(|(due, _)| *due)
+    }
+
+    /// Sends the presence changes whose window has closed.
+    pub fn flush_due(&mut self, now: Instant) {
+        while let Some(&(due, room)) = self.presence_queue.front() {
+            if due > now {
+                break;
+            }
+            self.presence_queue.pop_front();
+            // A room flushed early (before a message) may have newer changes queued later.
+            if self.rooms[room].presence_due == Some(due) {
+                self.flush_presence(room);
+            }
+        }
+        self.drop_evicted(now);
+    }
+
+    /// Closes every connection: the server is stopping.
+    pub fn shutdown(&mut self) {
+        for conn in self.conns.values() {
+            conn.outbox
+                .close(close_code::GOING_AWAY, "server shutting down");
+        }
+        self.conns.clear();
+        self.names.clear();
+        // Rooms created moments ago whose hash has not come back: hash them here, once,
+        // so a clean stop never loses a room.
+        let unstored: Vec<String> = self.unstored.keys().cloned().collect();
+        for key in unstored {
+            let password = self
+                .room_index
+                .get(&key)
+                .and_then(|&i| match &self.rooms[i].access {
+                    Access::Protected(secret) => secret.unhashed_password().map(str::to_string),
+                    Access::Public => None,
+                });
+            if let Some(password) = password {
+                self.on_hashed(&key, &crate::password::hash(&password));
+            }
+        }
+    }
+
+    fn on_request(&mut self, conn_id: ConnId, request: Request, now: Instant) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let reference = request.reference;
+        let identified = conn.name.is_some();
+        let result = if !identified && !request.is_hello {
+            Err(Rejection::new(
+                ErrorCode::NotIdentified,
+                "say hello with your name first",
+            ))
+        } else if identified && request.is_hello {
+            Err(Rejection::new(
+                ErrorCode::AlreadyIdentified,
+                "this connection already has a name",
+            ))
+        } else {
+            request
+                .command
+                .and_then(|command| self.run_command(conn_id, command, reference.as_ref(), now))
+        };
+        if let Err(rejection) = result {
+            self.reply_error(conn_id, &rejection, reference.as_ref());
+        }
+    }
+
+    fn run_command(
+        &mut self,
+        conn: ConnId,
+        command: Command,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        match command {
+            Command::Hello { name } => self.hello(conn, name, reference),
+            Command::Create { room, password } => self.create(conn, room, password, reference),
+            Command::Join { room, password } => self.join(conn, &room, password, reference, now),
+            Command::Leave { room } => self.leave(conn, &room, reference, now),
+            Command::Text { room, text } => self.text(conn, &room, text, reference),
+            Command::List => {
+                let json = Event::Rooms {
+                    rooms: self.summaries(),
+                    reference,
+                }
+                .to_json();
+                self.send(conn, &json);
+                Ok(())
+            }
+            Command::Who { room } => self.who(conn, &room, reference),
+            Command::History {
+                room,
+                before,
+                limit,
+            } => self.history(conn, &room, before, limit, reference),
+            Command::Dm { to, text } => self.dm(conn, &to, text, reference),
+            Command::Typing { room } => self.typing(conn, &room, reference, now),
+        }
+    }
+}
+
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The hub's thread: handles inputs in order, and sends presence when its window closes.
+/// Blocks without a timer when nothing is pending, so an idle server uses no CPU.
+pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
+    loop {
+        let timer = match hub.next_deadline() {
+            Some(due) => crossbeam_channel::at(due),
+            None => crossbeam_channel::never(),
+        };
+        crossbeam_channel::select! {
+            recv(inputs) -> input => match input {
+                Ok(HubInput::Shutdown) | Err(_) => {
+                    hub.shutdown();
+                    return;
+                }
+                Ok(input) => hub.handle(input, Instant::now()),
+            },
+            recv(timer) -> _ => hub.flush_due(Instant::now()),
+        }
+    }
+}
+
+mod delivery;
+mod messages;
+mod passwords;
+mod presence;
+mod rooms;
+mod users;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! Rooms: `create`, `join`, `leave`, `who`, and the lookups every room command starts with.
+
+use super::passwords::{busy_verifier, wrong_password};
+use super::{now_millis, Hub};
+use crate::ids::ConnId;
+use crate::outbox::EncodedFrame;
+use crate::password::{PasswordJob, Secret, VerifyJob};
+use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection, RoomSummary, JOINED_MEMBERS_CAP};
+use crate::room::{Access, Room};
+use crate::store::StoreJob;
+use serde_json::value::RawValue;
+use std::time::Instant;
+
+impl Hub {
+    pub(super) fn create(
+        &mut self,
+        conn: ConnId,
+        name: String,
+        password: String,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let key = fold(&name);
+        if let Some(&existing) = self.room_index.get(&key) {
+            let existing = &self.rooms[existing].name;
+            return Err(Rejection::new(
+                ErrorCode::RoomExists,
+                format!("room {existing} already exists"),
+            ));
+        }
+        let id = self.rooms.last().map_or(1, |r| r.id + 1);
+        let creator = self.name_of(conn).unwrap_or_default().to_string();
+        let record = StoreJob::CreateRoom {
+            id,
+            name: name.clone(),
+            key: key.clone(),
+            password_hash: None,
+            creator,
+            created_at: now_millis(),
+        };
+        let access = if password.is_empty() {
+            self.persist(record);
+            Access::Public
+        } else {
+            // The room exists at once (its password is known in memory); the verifier
+            // thread hashes the password and the room is stored once the hash is back.
+            // Only a create that succeeds costs argon2, and never on the hub.
+            let job = PasswordJob::Hash {
+                room_key: key.clone(),
+                password: password.clone(),
+            };
+            self.verifier.try_send(job).map_err(|_| busy_verifier())?;
+            self.unstored.insert(key.clone(), (record, Vec::new()));
+            Access::Protected(Secret::unhashed(&password))
+        };
+        let room = Room::new(id, name.into(), access);
+        let protected = room.is_protected();
+        let index = self.rooms.len();
+        self.rooms.push(room);
+        self.room_index.insert(key, index);
+        let name = &self.rooms[index].name;
+        let reply = Event::Created {
+            room: name,
+            protected,
+            reference,
+        }
+        .to_json();
+        let added = EncodedFrame::text(
+            &Event::RoomAdded {
+                room: name,
+                protected,
+            }
+            .to_json(),
+        );
+        self.send(conn, &reply);
+        let others: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(id, c)| **id != conn && c.name.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for other in others {
+            self.push(other, added.clone());
+        }
+        Ok(())
+    }
+
+    pub(super) fn join(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        password: String,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let index = self.room_by_name(room_name)?;
+        let room = &self.rooms[index];
+        if room.is_member(conn) {
+            self.send_joined(conn, index, reference);
+            return Ok(());
+        }
+        if let Access::Protected(secret) = &room.access {
+            if password.is_empty() {
+                return Err(wrong_password(&room.name));
+            }
+            if !secret.recognises(&password) {
+                // A room whose hash is not back yet knows its one password already.
+                let Some(phc) = secret.phc() else {
+                    return Err(wrong_password(&room.name));
+                };
+                // argon2 takes tens of milliseconds: the verifier thread does it and hands
+                // the result back as `HubInput::Password`.
+                let job = PasswordJob::Verify(VerifyJob {
+                    conn,
+                    room_key: fold(&room.name),
+                    password,
+                    phc: phc.clone(),
+                    reference: reference.cloned(),
+                });
+                return self.verifier.try_send(job).map_err(|_| busy_verifier());
+            }
+        }
+        self.admit(conn, index, reference, now);
+        Ok(())
+    }
+
+    /// Makes `conn` a member, answers `joined`, and queues the presence change.
+    pub(super) fn admit(
+        &mut self,
+        conn: ConnId,
+        index: usize,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) {
+        let Some(name) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+            return;
+        };
+        self.rooms[index].add(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.rooms.push(index);
+        }
+        self.send_joined(conn, index, reference);
+        self.note_presence(index, name, true, now);
+    }
+
+    pub(super) fn send_joined(&mut self, conn: ConnId, index: usize, reference: Option<&Ref>) {
+        let room = &self.rooms[index];
+        let members: Vec<&str> = room
+            .members()
+            .take(JOINED_MEMBERS_CAP)
+            .filter_map(|m| self.name_of(m))
+            .collect();
+        let history: Vec<&RawValue> = room.newest().collect();
+        let json = Event::Joined {
+            room: &room.name,
+            protected: room.is_protected(),
+            member_count: room.member_count(),
+            members,
+            history,
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+    }
+
+    pub(super) fn leave(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        reference: Option<&Ref>,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let index = self.joined_room(conn, room_name)?;
+        self.part(conn, index, now);
+        let json = Event::Left {
+            room: &self.rooms[index].name,
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+        Ok(())
+    }
+
+    /// Takes `conn` out of a room and queues the presence change.
+    pub(super) fn part(&mut self, conn: ConnId, index: usize, now: Instant) {
+        if !self.rooms[index].remove(conn) {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.rooms.retain(|&r| r != index);
+            if let Some(name) = c.name.clone() {
+                self.note_presence(index, name, false, now);
+            }
+        }
+    }
+
+    pub(super) fn who(
+        &mut self,
+        conn: ConnId,
+        room_name: &str,
+        reference: Option<&Ref>,
+    ) -> Result<(), Rejection> {
+        let index = self.joined_room(conn, room_name)?;
+        let room = &self.rooms[index];
+        let members: Vec<&str> = room.members().filter_map(|m| self.name_of(m)).collect();
+        let json = Event::Members {
+            room: &room.name,
+            member_count: room.member_count(),
+            members,
+            reference,
+        }
+        .to_json();
+        self.send(conn, &json);
+        Ok(())
+    }
+
+    // ----- lookups -----
+
+    pub(super) fn room_by_name(&self, room_name: &str) -> Result<usize, Rejection> {
+        self.room_index
+            .get(&fold(room_name))
+            .copied()
+            .ok_or_else(|| {
+                Rejection::new(
+                    ErrorCode::NoSuchRoom,
+                    format!("there is no room {room_name}"),
+                )
+            })
+    }
+
+    /// The room, which must exist and have `conn` as a member.
+    pub(super) fn joined_room(&self, conn: ConnId, room_name: &str) -> Result<usize, Rejection> {
+        let index = self.room_by_name(room_name)?;
+        if self.rooms[index].is_member(conn) {
+            Ok(index)
+        } else {
+            let name = &self.rooms[index].name;
+            Err(Rejection::new(
+                ErrorCode::NotInRoom,
+                format!("you have not joined room {name}"),
+            ))
+        }
+    }
+
+    pub(super) fn summaries(&self) -> Vec<RoomSummary<'_>> {
+        self.rooms
+            .iter()
+            .map(|r| RoomSummary {
+                room: &r.name,
+                protected: r.is_protected(),
+                member_count: r.member_count(),
+            })
+            .collect()
+    }
+}
