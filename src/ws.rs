@@ -12,7 +12,7 @@ use crate::room::ConnId;
 use crate::writer::{Route, WriterPool};
 use crossbeam_channel::Sender;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tungstenite::protocol::{Role, WebSocketConfig};
@@ -33,6 +33,15 @@ pub struct Context<'a> {
     pub writers: &'a WriterPool,
 }
 
+/// The client's address as limits per address should count it: an IPv4 client reached
+/// through an IPv6 socket (`::ffff:a.b.c.d`) is the IPv4 address.
+fn client_address(stream: &TcpStream) -> IpAddr {
+    match stream.peer_addr() {
+        Ok(addr) => addr.ip().to_canonical(),
+        Err(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 /// Runs a connection whose handshake is done until it closes. `early` holds bytes the
 /// client sent right after its request head (frames already on their way).
 pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context) {
@@ -49,6 +58,7 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
         .hub
         .send(HubInput::Connect {
             conn,
+            addr: client_address(&stream),
             outbox: outbox.clone(),
         })
         .is_ok()

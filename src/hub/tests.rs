@@ -35,8 +35,9 @@ impl Harness {
     fn connect_with_queue(&mut self, conn: ConnId, capacity: usize) {
         let (outbox, inbox) = outbox::channel(capacity);
         self.inboxes.insert(conn, inbox);
+        let addr = std::net::Ipv4Addr::LOCALHOST.into();
         self.hub
-            .handle(HubInput::Connect { conn, outbox }, self.now);
+            .handle(HubInput::Connect { conn, addr, outbox }, self.now);
     }
 
     /// Connects and says hello; the welcome is consumed.
