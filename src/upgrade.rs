@@ -66,7 +66,7 @@ pub fn check(head: &Head, allowed_origins: &[String]) -> Result<String, Refusal>
     if key.len() != 24 || !key.ends_with("==") {
         return Err(Refusal::BadKey);
     }
-    if !origin_allowed(head.header("origin"), head.header("host"), allowed_origins) {
+    if !request_origin_allowed(head, allowed_origins) {
         return Err(Refusal::ForbiddenOrigin);
     }
     Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
@@ -75,6 +75,21 @@ pub fn check(head: &Head, allowed_origins: &[String]) -> Result<String, Refusal>
 /// The 101 answer that completes the handshake.
 pub fn switching_protocols(accept: &str) -> String {
     format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
+}
+
+/// The Origin rule for a whole request: a request carrying more than one `Origin` header is
+/// refused (a browser sends exactly one, and "the first wins" would let whatever added the
+/// second decide); with one or none, `origin_allowed` decides.
+pub fn request_origin_allowed(head: &Head, allowed: &[String]) -> bool {
+    let mut origins = head.headers.iter().filter(|(name, _)| name == "origin");
+    match (origins.next(), origins.next()) {
+        (_, Some(_)) => false,
+        (origin, None) => origin_allowed(
+            origin.map(|(_, value)| value.as_str()),
+            head.header("host"),
+            allowed,
+        ),
+    }
 }
 
 /// PROTOCOL.md's rule: no Origin is fine (not a browser); `null` never is; otherwise the
@@ -88,9 +103,10 @@ pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[Strin
     let Some(parsed) = Origin::parse(origin) else {
         return false;
     };
+    // The operator's list is read kindly: `https://chat.example.com/` means that origin.
     if allowed
         .iter()
-        .filter_map(|a| Origin::parse(a))
+        .filter_map(|a| Origin::parse(a.trim().strip_suffix('/').unwrap_or(a.trim())))
         .any(|a| a == parsed)
     {
         return true;
@@ -107,20 +123,32 @@ pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[Strin
     }
 }
 
-/// A serialised origin, lower-cased, with its scheme's default port dropped.
+/// A serialized origin (RFC 6454 §6.2), lower-cased, with its scheme's default port dropped.
 #[derive(Debug, PartialEq, Eq)]
 struct Origin {
+    /// `http`, `https`, or another scheme an operator allowed.
     scheme: String,
+    /// A name, an IPv4 address, or an IPv6 address in brackets.
     host: String,
+    /// None when absent or the scheme's default, so `https://a` and `https://a:443` agree.
     port: Option<u16>,
 }
 
 impl Origin {
+    /// Parses `scheme://host[:port]` and nothing else: a path (even a lone trailing `/`),
+    /// query, fragment, user name, white space inside, or a list of origins is not an
+    /// origin a browser sends, so it matches nothing.
     fn parse(text: &str) -> Option<Origin> {
         let text = text.trim().to_ascii_lowercase();
         let (scheme, rest) = text.split_once("://")?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.contains('/') {
+        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let rest_ok = rest
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@' | b'\\'));
+        if !scheme_ok || !rest_ok {
             return None;
         }
         let (host, port) = split_host_port(rest)?;
@@ -181,6 +209,41 @@ mod tests {
         assert!(!ok("null", "localhost:8080"));
         assert!(!ok("file://", "localhost:8080"));
         assert!(!ok("chrome-extension://abc", "abc"));
+    }
+
+    #[test]
+    fn only_a_serialized_origin_matches() {
+        let ok = |origin| origin_allowed(Some(origin), Some("chat.example.com:8080"), &[]);
+        assert!(ok("http://chat.example.com:8080"));
+        for bad in [
+            "http://chat.example.com:8080/",
+            "http://chat.example.com:8080/x",
+            "http://chat.example.com:8080?q",
+            "http://chat.example.com:8080#f",
+            "http://ana@chat.example.com:8080",
+            "http://chat.example.com:8080 http://chat.example.com:8080",
+            "http://chat.example.com:",
+            "http://chat.example.com:8080\\",
+            "1http://chat.example.com:8080",
+            "://chat.example.com:8080",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_operators_list_may_end_with_a_slash() {
+        let allowed = vec!["https://app.example.com/".to_string()];
+        assert!(origin_allowed(
+            Some("https://app.example.com"),
+            Some("localhost:8080"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            Some("https://app.example.com/"),
+            Some("localhost:8080"),
+            &allowed
+        ));
     }
 
     #[test]
