@@ -4,7 +4,7 @@
 use crate::threads::ThreadCount;
 use rust_embed::RustEmbed;
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -84,7 +84,7 @@ impl HttpServer {
             let _ = io::copy(&mut &*client_reader, &mut &upstream_writer);
             let _ = upstream_writer.shutdown(Shutdown::Write);
         });
-        let _ = io::copy(&mut &upstream, &mut &*client);
+        let _ = forward_answer(&upstream, &client);
         let _ = client.shutdown(Shutdown::Both);
         let _ = upstream.shutdown(Shutdown::Both);
         if let Ok(handle) = to_server {
@@ -99,6 +99,73 @@ impl HttpServer {
             let _ = thread.join();
         }
     }
+}
+
+/// The largest answer head the bridge rewrites; tiny_http's are a few hundred bytes.
+const MAX_ANSWER_HEAD: usize = 8 * 1024;
+
+/// Copies tiny_http's answer to the client, its head saying `Connection: close`. The bridge
+/// serves one request per connection and closes it after the answer, and an HTTP/1.1 client
+/// must be told so (RFC 9112 §9.6) or it may send its next request into a closing socket.
+/// tiny_http never says it: it drops any `Connection` header a response sets, and writes
+/// none itself even when the request asked to close. Interim (1xx) answers pass unchanged.
+fn forward_answer(upstream: &TcpStream, client: &TcpStream) -> io::Result<u64> {
+    let mut pending = Vec::with_capacity(1024);
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        match pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(end) if is_interim(&pending) => {
+                (&*client).write_all(&pending[..end + 4])?;
+                pending.drain(..end + 4);
+                continue;
+            }
+            Some(end) => {
+                (&*client).write_all(&with_connection_close(&pending[..end + 4]))?;
+                (&*client).write_all(&pending[end + 4..])?;
+                break;
+            }
+            // Not an answer head we understand: pass it on as it is.
+            None if pending.len() > MAX_ANSWER_HEAD => {
+                (&*client).write_all(&pending)?;
+                break;
+            }
+            None => {}
+        }
+        let n = (&*upstream).read(&mut chunk)?;
+        if n == 0 {
+            (&*client).write_all(&pending)?;
+            return Ok(0);
+        }
+        pending.extend_from_slice(&chunk[..n]);
+    }
+    drop((pending, chunk));
+    io::copy(&mut &*upstream, &mut &*client)
+}
+
+/// True for a `1xx` status line, which another answer follows.
+fn is_interim(head: &[u8]) -> bool {
+    head.starts_with(b"HTTP/") && head.get(9) == Some(&b'1')
+}
+
+/// A complete answer head (ending in the blank line) with `Connection: close`, replacing
+/// any `Connection` or `Keep-Alive` header it had.
+fn with_connection_close(head: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + 19);
+    let lines = head
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty() && *l != b"\r");
+    for (i, line) in lines.enumerate() {
+        let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+        let connection =
+            name.eq_ignore_ascii_case(b"connection") || name.eq_ignore_ascii_case(b"keep-alive");
+        if i > 0 && connection {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out
 }
 
 impl Drop for HttpServer {
@@ -166,5 +233,36 @@ fn content_type(name: &str) -> &'static str {
         "json" | "webmanifest" => "application/json",
         "woff2" => "font/woff2",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_head_gains_connection_close() {
+        let head = b"HTTP/1.1 200 OK\r\nServer: tiny-http (Rust)\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(
+            with_connection_close(head),
+            b"HTTP/1.1 200 OK\r\nServer: tiny-http (Rust)\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+                .to_vec()
+        );
+    }
+
+    #[test]
+    fn a_connection_header_is_replaced_not_repeated() {
+        let head = b"HTTP/1.1 404 Not Found\r\nconnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n";
+        assert_eq!(
+            with_connection_close(head),
+            b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn only_1xx_answers_are_interim() {
+        assert!(is_interim(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(!is_interim(b"HTTP/1.1 200 OK\r\n\r\n"));
+        assert!(!is_interim(b"garbage"));
     }
 }
