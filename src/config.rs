@@ -16,6 +16,10 @@ pub struct Config {
     pub allow_origins: Vec<String>,
     /// WebSocket connections served at once; upgrades past it get HTTP 503.
     pub max_connections: usize,
+    /// Open sockets one client address may hold (request heads being read, plain HTTP and
+    /// WebSocket connections alike), so one address cannot take every socket; 0 turns the
+    /// limit off. IPv6 addresses count by their /64, a host's usual share.
+    pub max_connections_per_ip: usize,
     /// Frames queued for one connection before it counts as a slow consumer (close 1008).
     pub queue_frames: usize,
     /// Commands a second per connection; 0 turns rate limiting off.
@@ -47,6 +51,14 @@ impl Default for Config {
             max_message_bytes: 65_536,
             allow_origins: Vec::new(),
             max_connections: 10_000,
+            // A school class behind one NAT, 30 pupils with two tabs each, holds 60
+            // WebSockets and, while everyone loads the page at once, up to ~4 short page
+            // requests per tab: ~300 sockets at the very peak, ~60 a moment later; 256 keeps
+            // such a class in, while one address holds at most a fortieth of the 10,256
+            // sockets the default connection limit allows. Behind a reverse proxy every
+            // connection comes from the proxy's address: there, 0 (and a per-client limit in
+            // the proxy).
+            max_connections_per_ip: 256,
             queue_frames: 1024,
             rate_limit: 20,
             rate_burst: 50,
@@ -126,6 +138,12 @@ const FLAGS: &[Flag] = &[
         help: "WebSocket connections at once (HTTP 503 past it)",
     },
     Flag {
+        name: "--max-connections-per-ip",
+        value: "N",
+        env: None,
+        help: "sockets one client address may hold (HTTP 429 past it, 0 = off)",
+    },
+    Flag {
         name: "--queue-frames",
         value: "N",
         env: None,
@@ -175,6 +193,7 @@ pub fn help_text() -> String {
             "--max-message-bytes" => d.max_message_bytes.to_string(),
             "--allow-origin" => "none".into(),
             "--max-connections" => d.max_connections.to_string(),
+            "--max-connections-per-ip" => d.max_connections_per_ip.to_string(),
             "--queue-frames" => d.queue_frames.to_string(),
             "--rate-limit" => d.rate_limit.to_string(),
             "--rate-burst" => d.rate_burst.to_string(),
@@ -194,12 +213,12 @@ pub fn help_text() -> String {
         let env = f.env.map(|e| format!(", env {e}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {left:<26}{} (default: {}{env})",
+            "  {left:<28}{} (default: {}{env})",
             f.help,
             default_of(f.name)
         );
     }
-    out.push_str("  -h, --help                print this help\n");
+    out.push_str("  -h, --help                  print this help\n");
     out
 }
 
@@ -270,6 +289,9 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         }
         "--allow-origin" => config.allow_origins.push(non_empty(name, value)?),
         "--max-connections" => config.max_connections = number(name, value, 1, 1_000_000)? as usize,
+        "--max-connections-per-ip" => {
+            config.max_connections_per_ip = number(name, value, 0, 1_000_000)? as usize
+        }
         "--queue-frames" => config.queue_frames = number(name, value, 1, 1_000_000)? as usize,
         "--rate-limit" => config.rate_limit = number(name, value, 0, 1_000_000)? as u32,
         "--rate-burst" => config.rate_burst = number(name, value, 1, 1_000_000)? as u32,
@@ -317,6 +339,16 @@ mod tests {
         };
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8080));
         assert_eq!(c.queue_frames, 1024);
+        assert_eq!(c.max_connections_per_ip, 256);
+    }
+
+    #[test]
+    fn the_per_address_limit_can_be_turned_off() {
+        let Invocation::Serve(c) = parse_args(&["--max-connections-per-ip", "0"]).unwrap() else {
+            panic!("expected serve")
+        };
+        assert_eq!(c.max_connections_per_ip, 0);
+        assert!(parse_args(&["--max-connections-per-ip", "-1"]).is_err());
     }
 
     #[test]

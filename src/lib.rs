@@ -5,6 +5,7 @@
 //! `protocol` parses it into a command, the `hub` decides and queues encoded frames on
 //! each recipient's `outbox`, and the `writer` pool sends them.
 
+mod address_limit;
 mod capacity;
 pub mod config;
 mod head;

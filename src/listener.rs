@@ -1,7 +1,8 @@
-//! The public port: our own accept loop (capped, retrying accept errors with back-off), a
-//! thread per connection that reads the request head, and the routing of each connection
-//! to the WebSocket handshake or to tiny_http.
+//! The public port: our own accept loop (capped in all and per client address, retrying
+//! accept errors with back-off), a thread per connection that reads the request head, and
+//! the routing of each connection to the WebSocket handshake or to tiny_http.
 
+use crate::address_limit::{self, AddressLimit, Ticket};
 use crate::config::Config;
 use crate::head::{self, HeadError};
 use crate::http::HttpServer;
@@ -12,17 +13,42 @@ use crate::writer::WriterPool;
 use crate::ws;
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
-use std::io::Write;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stack of a connection thread: it reads the head, then runs the WebSocket reader
 /// (JSON parsing is bounded by serde_json's recursion limit).
 const CONNECTION_STACK: usize = 256 * 1024;
 /// Sockets allowed beyond `max_connections`, for page loads and handshakes in progress.
 const SPARE_SOCKETS: usize = 256;
+
+/// The answer to a connection whose address holds `--max-connections-per-ip` sockets
+/// already. 429, not 503: the server is not full, this client is over its share, and
+/// version 1.1's HTTP API answers every limit with 429, `rate_limited` and `retry_after`;
+/// a page or a bot reading it learns the same thing either way. Retry-After is a guess at
+/// when a place frees up: page loads take milliseconds, stalled heads are shed within the
+/// head deadline.
+const TOO_MANY_FROM_ADDRESS: &str = concat!(
+    "HTTP/1.1 429 Too Many Requests\r\n",
+    "Retry-After: 5\r\n",
+    "Content-Type: application/json\r\n",
+    "Content-Length: 106\r\n",
+    "Connection: close\r\n\r\n",
+    r#"{"code":"rate_limited","message":"too many connections from your address, try again soon","retry_after":5}"#,
+);
+/// The answer to a connection past every socket the server keeps (`max_connections` plus
+/// the spare ones), rather than a silent reset.
+const SERVER_FULL: &str = concat!(
+    "HTTP/1.1 503 Service Unavailable\r\n",
+    "Retry-After: 5\r\n",
+    "Content-Type: text/plain; charset=utf-8\r\n",
+    "Content-Length: 35\r\n",
+    "Connection: close\r\n\r\n",
+    "the server is full, try again soon\n",
+);
 
 /// What every connection thread shares.
 pub struct Shared {
@@ -33,6 +59,11 @@ pub struct Shared {
     pub writers: WriterPool,
     /// Every open client socket, so shutdown can close them all.
     sockets: Mutex<HashMap<u64, Arc<TcpStream>>>,
+    /// Open sockets per client address, so one address cannot take them all.
+    addresses: Arc<AddressLimit>,
+    /// When "the server is full" was last logged, and how many went unlogged since: a
+    /// flood of connections must not flood the log.
+    full_logged: Mutex<(Option<Instant>, u64)>,
     websockets: AtomicUsize,
     next_conn: AtomicU64,
     stopping: AtomicBool,
@@ -47,6 +78,8 @@ impl Shared {
         writers: WriterPool,
     ) -> Self {
         Shared {
+            addresses: AddressLimit::new(config.max_connections_per_ip),
+            full_logged: Mutex::new((None, 0)),
             config,
             hub,
             threads,
@@ -77,16 +110,22 @@ impl Shared {
 
 /// Accepts connections until the server stops.
 pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    match shared.addresses.max() {
+        0 => log::info!("no limit on the sockets one client address may hold"),
+        max => {
+            log::info!("at most {max} open sockets per client address (--max-connections-per-ip)")
+        }
+    }
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = listener.accept();
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok(pair) => {
                 backoff = Duration::from_millis(5);
-                stream
+                pair
             }
             Err(e) => {
                 // Out of descriptors or memory, or an aborted connection: wait a little
@@ -97,10 +136,10 @@ pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        if shared.lock_sockets().len() >= shared.config.max_connections + SPARE_SOCKETS {
-            log::warn!("too many open sockets; dropping a new connection");
+        // Counted out when the connection's thread ends (or here, if it is turned away).
+        let Some(ticket) = admit(&shared, &stream, peer) else {
             continue;
-        }
+        };
         let _ = stream.set_nodelay(true);
         let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let stream = Arc::new(stream);
@@ -109,12 +148,78 @@ pub fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let spawned = shared
             .threads
             .spawn(format!("papo-c{id}"), CONNECTION_STACK, move || {
+                let _ticket = ticket;
                 serve_connection(&conn_shared, stream, id);
                 conn_shared.lock_sockets().remove(&id);
             });
         if let Err(e) = spawned {
             log::warn!("no thread for a new connection ({e}); dropping it");
             shared.lock_sockets().remove(&id);
+        }
+    }
+}
+
+/// Counts a new connection against its address and the server's socket cap; turns it away
+/// with a short answer, on this thread and without blocking it, if either is reached.
+fn admit(shared: &Shared, stream: &TcpStream, peer: SocketAddr) -> Option<Ticket> {
+    let now = Instant::now();
+    let ticket = match shared.addresses.admit(peer.ip(), now) {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            if let Some(unlogged) = refusal.log {
+                let max = shared.addresses.max();
+                log::warn!(
+                    "{} has {max} sockets open, its limit (--max-connections-per-ip); refusing \
+                     its new connections{}. Behind a reverse proxy every client has the proxy's \
+                     address: see --max-connections-per-ip in the README",
+                    refusal.address,
+                    more_since(unlogged),
+                );
+            }
+            turn_away(stream, TOO_MANY_FROM_ADDRESS);
+            return None;
+        }
+    };
+    if shared.lock_sockets().len() >= shared.config.max_connections + SPARE_SOCKETS {
+        let mut logged = shared.full_logged.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, unlogged) = &mut *logged;
+        if last.is_none_or(|t| now.saturating_duration_since(t) >= address_limit::LOG_EVERY) {
+            log::warn!(
+                "too many open sockets; refusing new connections{}",
+                more_since(std::mem::take(unlogged))
+            );
+            *last = Some(now);
+        } else {
+            *unlogged += 1;
+        }
+        turn_away(stream, SERVER_FULL);
+        return None;
+    }
+    Some(ticket)
+}
+
+fn more_since(unlogged: u64) -> String {
+    match unlogged {
+        0 => String::new(),
+        n => format!(" ({n} more refused since this was last logged)"),
+    }
+}
+
+/// Writes `answer` and closes, on the accept thread: the socket is made non-blocking so a
+/// client that reads nothing cannot hold the accept loop (a fresh socket's send buffer takes
+/// a few hundred bytes whole).
+fn turn_away(stream: &TcpStream, answer: &str) {
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = (&*stream).write(answer.as_bytes());
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    // Closing a socket with unread bytes resets the connection, and a reset may make the
+    // client drop the answer unread: take in what the request already sent (a few reads
+    // at most, never waiting for more).
+    let mut unread = [0u8; 4096];
+    for _ in 0..4 {
+        if !matches!((&*stream).read(&mut unread), Ok(n) if n > 0) {
+            break;
         }
     }
 }
@@ -207,5 +312,22 @@ impl<'a> Slot<'a> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canned_answers_say_their_length_and_close() {
+        for answer in [TOO_MANY_FROM_ADDRESS, SERVER_FULL] {
+            let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+            assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())));
+            assert!(head.contains("\r\nConnection: close"));
+        }
+        let body = TOO_MANY_FROM_ADDRESS.split_once("\r\n\r\n").unwrap().1;
+        let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(json["code"], "rate_limited");
     }
 }

@@ -42,7 +42,11 @@ common flags:
   --papo-bin PATH                   the papo to start [the one cargo built]
   --server-arg ARG                  extra argument for the papo started here (repeatable);
                                     it runs with --port P --db :memory: --rate-limit 0
-                                    --log-level warn --max-connections 20000
+                                    --log-level warn --max-connections 20000, and
+                                    --max-connections-per-ip 0 if it knows that flag
+
+Every client here comes from 127.0.0.1: a papo driven with --url needs
+--max-connections-per-ip 0 (or more than the scenario opens), or it turns them away with 429.
 ";
 
 /// Parsed command line: the scenario and its `--flag value` pairs.
@@ -254,6 +258,7 @@ impl PapoServer {
             .args(["--rate-limit", "0", "--log-level", "warn"])
             // Room for `idle --clients 10000` plus the rooms' creator (default: 10,000).
             .args(["--max-connections", "20000"])
+            .args(per_address_limit_off(bin))
             .args(extra)
             .stdout(std::process::Stdio::null()) // its banner; warnings go to stderr
             .spawn()
@@ -276,6 +281,20 @@ impl PapoServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// `--max-connections-per-ip 0` if `bin` has that limit: every benchmark client comes from
+/// 127.0.0.1, and thousands of them would pass its default (256). A papo built before the
+/// flag existed (an old build given with `--papo-bin`) has no such limit, and would refuse
+/// to start on a flag it does not know, so its help text decides.
+fn per_address_limit_off(bin: &str) -> Vec<&'static str> {
+    let help = Command::new(bin).arg("--help").output();
+    match help {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("--max-connections-per-ip") => {
+            vec!["--max-connections-per-ip", "0"]
+        }
+        _ => Vec::new(),
     }
 }
 
