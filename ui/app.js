@@ -12,12 +12,17 @@ const HISTORY_PAGE = 50;
 const TYPING_EVERY_MS = 2000;
 const NAME_TAKEN_RETRIES = 10; // after a reconnect our old connection may still hold the name for a moment
 const DIRECTORY_REFRESH_MS = 15000;
+// After a reconnect, people who were in a room before the drop come back one by one: for this long their
+// return is not announced as "joined", since to everyone they never left.
+const RETURN_QUIET_MS = 60000;
 
 const store = new Store();
 const session = {
   name: '', // what the user asked for
   everOnline: false, // hello succeeded at least once: drops are reconnects, not failed logins
   outage: false, // a "connection lost" line was written for the current drop
+  outageConv: null, // the conversation on screen when it dropped: its lines say when it dropped and came back
+  returnTimer: null, // ends the quiet window for people coming back after a reconnect
   nameTakenTries: 0,
   waitingForName: false, // the banner says why we wait, not just that we do
   lastTypingSent: new Map(),
@@ -31,8 +36,8 @@ const conn = new Connection(socketUrl(), { onOpen, onEvent, onDown });
 function startLogin(ev) {
   ev.preventDefault();
   const name = els.loginName.value.trim();
-  if (!name) return view.showError(els.loginError, t('err_name_required'));
-  if ([...name].length > 32) return view.showError(els.loginError, t('err_invalid_name'));
+  if (!name) return view.showError(els.loginError, () => t('err_name_required'));
+  if ([...name].length > 32) return view.showError(els.loginError, () => t('err_invalid_name'));
   view.showError(els.loginError, '');
   session.name = name;
   session.everOnline = false;
@@ -56,12 +61,16 @@ async function onOpen() {
   session.nameTakenTries = 0;
   session.waitingForName = false;
   store.me = welcome.name;
+  store.account = welcome.account === true; // PROTOCOL 1.1; absent (a guest) in version 1
+  view.setSignedIn(store.account);
   safeSet(NAME_KEY, welcome.name);
   store.setDirectory(welcome.rooms || []);
   conn.markHealthy();
   stopCountdown();
   if (session.everOnline) {
-    view.setConnection('online', t('connBack'));
+    view.setConnection('online', () => t('connBack'));
+    view.clearConnectionErrors();
+    store.unreachable.clear(); // after a drop, who is online is learnt again
     await rejoinAll();
   } else {
     session.everOnline = true;
@@ -90,7 +99,7 @@ function helloFailed(err) {
   conn.stop();
   if (session.everOnline) logout();
   setLoginBusy(false);
-  view.showError(els.loginError, errorText(err));
+  view.showError(els.loginError, () => errorText(err), err.code);
   els.loginName.focus();
   els.loginName.select();
 }
@@ -100,12 +109,16 @@ function onDown({ retryInMs }) {
     // The first connection failed: that is a login error, not a reconnect.
     conn.stop();
     setLoginBusy(false);
-    view.showError(els.loginError, t('err_connect'));
+    view.showError(els.loginError, () => t('err_connect'));
     return;
   }
   if (!session.outage) {
     session.outage = true;
-    for (const conv of store.convs.values()) addSystem(conv, 'sysDisconnected');
+    clearTimeout(session.returnTimer);
+    // One line where the reader is, not one in every conversation.
+    session.outageConv = store.active;
+    if (store.active) addSystem(store.active, 'sysDisconnected');
+    for (const conv of store.rooms()) conv.outageMembers = new Set(conv.members.keys());
   }
   for (const conv of store.convs.values()) conv.typing.clear();
   view.renderTyping(store.active);
@@ -118,8 +131,8 @@ function startCountdown(ms) {
   const until = Date.now() + ms;
   const tick = () => {
     const s = Math.ceil((until - Date.now()) / 1000);
-    if (session.waitingForName) view.setConnection('connecting', t('connNameWait'));
-    else view.setConnection('offline', s > 0 ? t('connLost', { s }) : t('connRetrying'));
+    if (session.waitingForName) view.setConnection('connecting', () => t('connNameWait'));
+    else view.setConnection('offline', () => (s > 0 ? t('connLost', { s }) : t('connRetrying')), { retry: true });
   };
   tick();
   session.countdown = setInterval(tick, 1000);
@@ -128,6 +141,23 @@ function startCountdown(ms) {
 function stopCountdown() {
   clearInterval(session.countdown);
   session.countdown = null;
+}
+
+// The banner's "retry now": skip the rest of the wait.
+function retryNow() {
+  stopCountdown();
+  view.setConnection('offline', () => t('connRetrying'), { retry: true });
+  conn.retryNow();
+}
+
+function askLogout() {
+  els.logoutDialog.returnValue = '';
+  els.logoutDialog.showModal();
+}
+
+function onLogoutDialogClose() {
+  if (els.logoutDialog.returnValue === 'logout') logout();
+  else els.logout.focus(); // cancelled (a button or Esc): back where the person was
 }
 
 function logout() {
@@ -158,6 +188,7 @@ function applyJoined(conv, reply, { first }) {
   conv.name = reply.room;
   conv.protected = !!reply.protected;
   conv.setMembers(reply.members || [], reply.member_count ?? 0);
+  for (const name of reply.members || []) store.markSeen(name);
   const history = reply.history || [];
   for (const m of history) conv.addMessage(m);
   if (first) {
@@ -174,7 +205,10 @@ async function rejoinAll() {
   const gone = rooms.filter((_, i) => outcomes[i] === 'no_such_room');
   const locked = rooms.filter((_, i) => outcomes[i] === 'wrong_password');
   if (gone.length || locked.length) dropRooms(gone, locked);
-  for (const conv of store.dms()) if (session.outage) addSystem(conv, 'sysReconnected', {}, false);
+  const where = session.outageConv;
+  if (session.outage && where && store.convs.get(where.id) === where) addSystem(where, 'sysReconnected', {}, false);
+  session.outageConv = null;
+  session.returnTimer = setTimeout(() => { for (const conv of store.rooms()) conv.outageMembers = null; }, RETURN_QUIET_MS);
   refreshAll();
   if (store.active) view.renderConversation(store);
 }
@@ -187,11 +221,10 @@ async function rejoin(conv) {
     const unseenAll = (reply.history || []).length >= HISTORY_PAGE && reply.history.every((m) => !conv.has(m));
     applyJoined(conv, reply, { first: false });
     if (unseenAll && lastBefore) await fillGap(conv, lastBefore);
-    addSystem(conv, 'sysReconnected', {}, false);
     return 'ok';
   } catch (err) {
     if (err.code !== 'offline' && err.code !== 'no_such_room' && err.code !== 'wrong_password') {
-      view.showMainError(errorText(err));
+      view.showMainError(() => errorText(err), 8000, err.code);
     }
     return err.code;
   }
@@ -220,13 +253,15 @@ function dropRooms(gone, locked) {
     if (gone.includes(conv)) store.directory.delete(nameKey(conv.name));
   }
   const list = (convs) => new Intl.ListFormat(lang(), { type: 'conjunction' }).format(convs.map((c) => c.name));
-  const parts = [];
-  if (gone.length === 1) parts.push(t('roomGone', { room: gone[0].name }));
-  if (gone.length > 1) parts.push(t('roomsGone', { rooms: list(gone) }));
-  if (locked.length) parts.push(t('roomLocked', { rooms: list(locked) }));
-  const text = parts.join(' ');
+  const text = () => {
+    const parts = [];
+    if (gone.length === 1) parts.push(t('roomGone', { room: gone[0].name }));
+    if (gone.length > 1) parts.push(t('roomsGone', { rooms: list(gone) }));
+    if (locked.length) parts.push(t('roomLocked', { rooms: list(locked) }));
+    return parts.join(' ');
+  };
   view.showMainError(text, 0);
-  view.announce(text);
+  view.announce(text());
   if (wasActive) openConversation(null);
 }
 
@@ -236,7 +271,7 @@ async function leaveRoom() {
   try {
     await conn.request({ type: 'leave', room: conv.name });
   } catch (err) {
-    if (err.code !== 'not_in_room' && err.code !== 'no_such_room') return view.showMainError(errorText(err));
+    if (err.code !== 'not_in_room' && err.code !== 'no_such_room') return view.showMainError(() => errorText(err), 8000, err.code);
   }
   store.remove(conv.id);
   openConversation(null);
@@ -247,7 +282,7 @@ async function createRoom(ev) {
   ev.preventDefault();
   const room = els.createName.value.trim();
   const password = els.createPassword.value;
-  if (!room) return view.showError(els.createError, t('err_room_required'));
+  if (!room) return view.showError(els.createError, () => t('err_room_required'));
   view.showError(els.createError, '');
   const submit = els.createForm.querySelector('button[type=submit]');
   submit.disabled = true;
@@ -257,7 +292,7 @@ async function createRoom(ev) {
     await joinRoom(created.room, password);
     els.createForm.reset();
   } catch (err) {
-    view.showError(els.createError, errorText(err, { password: true }));
+    view.showError(els.createError, () => errorText(err, { password: true }), err.code);
     (err.code === 'invalid_text' ? els.createPassword : els.createName).focus();
   } finally {
     submit.disabled = false;
@@ -274,7 +309,7 @@ async function pickRoom(roomName) {
     await joinRoom(roomName);
   } catch (err) {
     if (err.code === 'wrong_password') return askPassword(roomName); // it became protected meanwhile
-    view.showMainError(errorText(err));
+    view.showMainError(() => errorText(err), 8000, err.code);
   }
 }
 
@@ -295,9 +330,11 @@ async function submitPassword(ev) {
   submit.disabled = true;
   try {
     await joinRoom(room, els.pwInput.value);
+    // Closing gives focus back to the room's row in the lobby, which is gone now: take it to the room.
     els.pwDialog.close();
+    view.focusWork(store.active);
   } catch (err) {
-    view.showError(els.pwError, errorText(err, { password: true }));
+    view.showError(els.pwError, () => errorText(err, { password: true }), err.code);
     els.pwInput.focus();
     els.pwInput.select();
   } finally {
@@ -321,22 +358,25 @@ async function refreshDirectory() {
 
 function openConversation(id) {
   const prev = store.active;
-  if (prev) prev.draft = els.input.value;
+  if (prev) {
+    prev.draft = els.input.value;
+    prev.close();
+  }
   store.activeId = id && store.convs.has(id) ? id : null;
   const conv = store.active;
-  if (conv) conv.unread = 0;
+  if (conv) conv.open();
+  if (view.isNarrow()) view.setDrawer(false);
   view.showPane(store);
   view.renderSidebar(store);
-  if (view.isNarrow()) view.setDrawer(false);
-  // Keyboard users land where the work is; on a phone, focusing a field would pop the keyboard up.
-  if (!view.isNarrow()) (conv ? els.input : els.roomFilter).focus();
+  // Keyboard users land where the work is (a modal dialog open on top keeps it until it closes).
+  if (!document.querySelector('dialog[open]')) view.focusWork(conv);
   if (!conv) refreshDirectory();
 }
 
 function openDm(name) {
   const trimmed = String(name).trim();
   if (!trimmed) return;
-  if (store.isMe(trimmed)) return view.showMainError(t('err_invalid_name'));
+  if (store.isMe(trimmed)) return view.showMainError(() => t('err_invalid_name'));
   const conv = store.ensure('dm', trimmed);
   openConversation(conv.id);
 }
@@ -356,11 +396,14 @@ function receiveMessage(conv, msg) {
     view.showNewItem(store, index);
     if (!mine) view.announce(`${msg.from}: ${msg.text}`);
   } else if (!mine) {
-    conv.unread += 1;
+    conv.markUnread(msg);
     view.renderSidebar(store);
     view.announce(t('newFrom', { name: msg.from, conv: conv.kind === 'room' ? `#${conv.name}` : t('directMessages') }));
   }
-  if (conv.kind === 'dm') view.renderSidebar(store);
+  if (conv.kind === 'dm') {
+    view.renderSidebar(store);
+    if (conv === store.active) view.renderDmStatus(store);
+  }
 }
 
 async function sendMessage(ev) {
@@ -385,12 +428,22 @@ async function sendMessage(ev) {
       els.input.value = text;
       view.autoGrow();
     }
-    view.showError(els.composerError, errorText(err, { name: conv.name }));
+    if (err.code === 'no_such_user' && conv.kind === 'dm') {
+      // The line above the box says it and stays while it is true; said aloud at every failed try.
+      store.markUnreachable(conv.name);
+      view.renderSidebar(store);
+      if (store.active === conv) view.renderDmStatus(store);
+      view.announce(t('err_no_such_user', { name: conv.name }));
+      return;
+    }
+    view.showError(els.composerError, () => errorText(err, { name: conv.name }), err.code);
   }
 }
 
+// Enter sends at a keyboard; on a touch screen it makes a new line (the button sends). Ctrl/Cmd+Enter sends on both.
 function onComposerKey(ev) {
-  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+  if (ev.key !== 'Enter' || ev.isComposing) return;
+  if (ev.ctrlKey || ev.metaKey || (!ev.shiftKey && view.enterSends())) {
     ev.preventDefault();
     sendMessage();
   }
@@ -422,7 +475,7 @@ async function loadOlder() {
     conv.prependHistory(reply.messages || []);
     if ((reply.messages || []).length < HISTORY_PAGE) conv.historyDone = true;
   } catch (err) {
-    if (err.code !== 'offline') view.showMainError(errorText(err));
+    if (err.code !== 'offline') view.showMainError(() => errorText(err), 8000, err.code);
   } finally {
     conv.loadingOlder = false;
   }
@@ -440,19 +493,28 @@ const handlers = {
     const other = store.isMe(ev.from) ? ev.to : ev.from;
     const conv = store.ensure('dm', other);
     conv.name = other; // the server's spelling, whatever was typed to open the conversation
+    store.markSeen(other); // a DM reaches only someone online
     receiveMessage(conv, ev);
   },
   presence(ev) {
     const conv = store.get('room', ev.room);
     if (!conv) return;
     const { added, removed } = conv.applyPresence(ev.joined, ev.left, ev.member_count);
-    for (const name of added) if (!store.isMe(name)) addSystem(conv, 'sysJoined', { name });
+    for (const name of added) {
+      store.markSeen(name);
+      // Back after the server restarted: to everyone they never left.
+      const returning = conv.outageMembers?.delete(nameKey(name));
+      if (!store.isMe(name) && !returning) addSystem(conv, 'sysJoined', { name });
+    }
     for (const name of removed) addSystem(conv, 'sysLeft', { name });
     store.upsertRoom({ room: conv.name, member_count: ev.member_count });
     if (conv === store.active) {
       view.renderMembers(store);
       view.renderTyping(conv);
     }
+    // DMs show who is online, which presence in our rooms tells.
+    if (store.dms().length) view.renderSidebar(store);
+    if (store.active?.kind === 'dm') view.renderDmStatus(store);
   },
   typing(ev) {
     const conv = store.get('room', ev.room);
@@ -466,7 +528,7 @@ const handlers = {
   },
   error(ev) {
     // Errors without a ref: nothing is waiting for them, so show them where everyone looks.
-    view.showMainError(errorText(ev));
+    view.showMainError(() => errorText(ev), 8000, ev.code);
   },
 };
 
@@ -488,6 +550,7 @@ function refreshAll() {
   if (store.active) {
     view.renderHeader(store);
     view.renderMembers(store);
+    view.renderDmStatus(store);
   } else {
     view.renderLobby(store);
   }
@@ -502,12 +565,8 @@ setInterval(() => { if (!store.active && conn.isOpen && session.everOnline) refr
 function applyLanguage() {
   translateDom();
   for (const sel of document.querySelectorAll('.lang-select')) sel.value = lang();
-  if (document.body.dataset.view === 'app') {
-    view.showPane(store);
-    view.renderSidebar(store);
-  } else {
-    setLoginBusy(els.loginForm.querySelector('button[type=submit]').disabled);
-  }
+  view.retranslate(store);
+  if (document.body.dataset.view !== 'app') setLoginBusy(els.loginForm.querySelector('button[type=submit]').disabled);
 }
 
 // ---------------------------------------------------------------- wiring
@@ -525,7 +584,9 @@ function wire() {
     if (store.active) store.remove(store.active.id);
     openConversation(null);
   });
-  els.logout.addEventListener('click', logout);
+  els.logout.addEventListener('click', askLogout);
+  els.logoutDialog.addEventListener('close', onLogoutDialogClose);
+  els.retry.addEventListener('click', retryNow);
   els.mainErrorClose.addEventListener('click', () => view.showMainError(''));
   els.navLobby.addEventListener('click', () => openConversation(null));
   els.refreshRooms.addEventListener('click', refreshDirectory);
@@ -544,26 +605,29 @@ function wire() {
     const b = ev.target.closest('[data-dm]');
     if (b) openDm(b.dataset.dm);
   });
-  els.newDm.addEventListener('click', () => {
-    const show = els.dmForm.hidden;
-    els.dmForm.hidden = !show;
-    els.newDm.setAttribute('aria-expanded', String(show));
-    if (show) els.dmName.focus();
-  });
+  els.newDm.addEventListener('click', () => setDmForm(els.dmForm.hidden));
   els.dmForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    openDm(els.dmName.value);
-    els.dmName.value = '';
-    els.dmForm.hidden = true;
-    els.newDm.setAttribute('aria-expanded', 'false');
+    if (!els.dmName.value.trim()) return;
+    const name = els.dmName.value;
+    setDmForm(false, false);
+    openDm(name);
+  });
+  // Esc closes the form and gives focus back to its button.
+  els.dmForm.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape') return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    setDmForm(false);
   });
   els.loadOlder.addEventListener('click', loadOlder);
-  els.scroller.addEventListener('scroll', () => {
-    view.onScrolledToBottom();
-    if (view.isNearTop()) loadOlder();
-  }, { passive: true });
-  els.jumpLatest.addEventListener('click', view.scrollToBottom);
-  els.toggleMembers.addEventListener('click', () => view.setMembersOpen(els.membersPanel.hidden));
+  els.scroller.addEventListener('scroll', () => { if (view.isNearTop()) loadOlder(); }, { passive: true });
+  els.toggleMembers.addEventListener('click', () => {
+    const open = els.membersPanel.hidden;
+    view.setMembersOpen(open);
+    // As an overlay the panel covers the chat (which goes inert): focus goes into it, not to nowhere.
+    if (open && view.membersOverlay()) els.membersClose.focus();
+  });
   els.membersClose.addEventListener('click', () => {
     view.setMembersOpen(false);
     els.toggleMembers.focus();
@@ -574,8 +638,14 @@ function wire() {
     els.sidebarOpen.focus();
   });
   els.scrim.addEventListener('click', () => {
-    view.setDrawer(false);
-    if (!els.membersPanel.hidden) view.setMembersOpen(false);
+    if (document.body.classList.contains('drawer-open')) {
+      view.setDrawer(false);
+      els.sidebarOpen.focus({ preventScroll: true });
+    }
+    if (view.membersOverlay()) {
+      view.setMembersOpen(false);
+      els.toggleMembers.focus({ preventScroll: true });
+    }
   });
   for (const sel of document.querySelectorAll('.lang-select')) {
     sel.addEventListener('change', () => setLang(sel.value));
@@ -586,13 +656,25 @@ function wire() {
   onLangChange(applyLanguage);
 }
 
+function setDmForm(show, refocus = true) {
+  els.dmForm.hidden = !show;
+  els.newDm.setAttribute('aria-expanded', String(show));
+  if (show) {
+    view.renderDmSuggestions(store);
+    els.dmName.focus();
+  } else {
+    els.dmName.value = '';
+    if (refocus) els.newDm.focus();
+  }
+}
+
 // Escape closes what is on top; Alt+↑/↓ moves between conversations.
 function onGlobalKey(ev) {
   if (ev.key === 'Escape') {
     if (document.body.classList.contains('drawer-open')) {
       view.setDrawer(false);
       els.sidebarOpen.focus();
-    } else if (!els.membersPanel.hidden && !window.matchMedia('(min-width: 1100px)').matches) {
+    } else if (view.membersOverlay()) {
       view.setMembersOpen(false);
       els.toggleMembers.focus();
     }

@@ -31,11 +31,14 @@ export function icon(name, className = 'ico') {
   return svg;
 }
 
-// A stable colour per name, as a class (c0..c7): the CSP forbids inline style attributes, and classes theme better.
+// A stable colour per name, as a class (c0..c15): the CSP forbids inline style attributes, and classes theme
+// better. FNV-1a spreads short, similar names (Ana, Bia, Caio) over the palette; a plain *31 hash taken
+// modulo a power of two depends mostly on the last letter, so common names shared colours.
+const COLORS = 16;
 export function colorClass(name) {
-  let hash = 0;
-  for (const ch of String(name).toLowerCase()) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return `c${hash % 8}`;
+  let hash = 0x811c9dc5;
+  for (const ch of String(name).toLowerCase()) hash = Math.imul(hash ^ ch.codePointAt(0), 0x01000193) >>> 0;
+  return `c${hash % COLORS}`;
 }
 
 const segmenter = typeof Intl.Segmenter === 'function' ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
@@ -129,26 +132,36 @@ function messageEl(item, prev, me) {
   return li;
 }
 
+function newDivider() {
+  const li = h('li', 'new-sep');
+  li.setAttribute('role', 'separator');
+  li.append(h('span', '', t('newMessages')));
+  return li;
+}
+
 function systemEl(item) {
   const li = h('li', `sys sys-${item.key}`);
   li.append(h('span', 'sys-text', t(item.key, item.params)), timeEl(item.ts));
   return li;
 }
 
-// The nodes for items[i], given the item before it (for day separators and grouping).
-export function itemNodes(items, i, me) {
-  const item = items[i];
-  const prev = items[i - 1];
+// The nodes for conv.items[i], given the item before it (for day separators, grouping and the unread divider).
+export function itemNodes(conv, i, me) {
+  const item = conv.items[i];
+  const prev = conv.items[i - 1];
   const nodes = [];
   if (!prev || !sameDay(prev.ts, item.ts)) nodes.push(daySeparator(item.ts));
-  const groupPrev = prev && sameDay(prev.ts, item.ts) ? prev : null;
+  const divider = conv.isDividerAt(item);
+  if (divider) nodes.push(newDivider());
+  // After the divider a message starts a new block, with its sender's name.
+  const groupPrev = prev && sameDay(prev.ts, item.ts) && !divider ? prev : null;
   nodes.push(item.kind === 'msg' ? messageEl(item, groupPrev, me) : systemEl(item));
   return nodes;
 }
 
 export function renderAll(listEl, conv, me) {
   const frag = document.createDocumentFragment();
-  for (let i = 0; i < conv.items.length; i++) frag.append(...itemNodes(conv.items, i, me));
+  for (let i = 0; i < conv.items.length; i++) frag.append(...itemNodes(conv, i, me));
   listEl.replaceChildren(frag);
 }
 
@@ -176,34 +189,59 @@ export function reconcile(ul, items, keyOf, build, update) {
   if (rows.length !== current.length || rows.some((li, i) => li !== current[i])) ul.replaceChildren(...rows);
 }
 
-function convRow({ conv, active }) {
+function convRow({ conv, active, presence }) {
   const li = h('li');
   const btn = h('button', 'conv-item');
   btn.type = 'button';
   btn.dataset.conv = conv.id;
   li.dataset.protected = String(conv.protected);
   if (conv.kind === 'room') btn.append(icon(conv.protected ? 'lock' : 'hash', 'ico conv-ico'));
-  else btn.append(avatar(conv.name, 'avatar-sm'));
+  else btn.append(h('span', 'avatar-wrap'), h('span', 'sr-only conv-presence'));
   btn.append(h('span', 'conv-name', conv.name));
   li.append(btn);
-  updateConvRow(li, { conv, active });
+  updateConvRow(li, { conv, active, presence });
   return li;
 }
 
-function updateConvRow(li, { conv, active }) {
+function updateConvRow(li, { conv, active, presence }) {
   if (li.dataset.protected !== String(conv.protected)) return false;
+  // Presence in a busy room redraws the list often: only what changed is written, so a cheap phone does
+  // no layout work for rows that stay the same.
   const btn = li.firstElementChild;
-  btn.className = `conv-item${active ? ' active' : ''}${conv.unread ? ' has-unread' : ''}`;
+  const cls = `conv-item${active ? ' active' : ''}${conv.unread ? ' has-unread' : ''}`;
+  if (btn.className !== cls) btn.className = cls;
   if (active) btn.setAttribute('aria-current', 'page');
   else btn.removeAttribute('aria-current');
-  btn.querySelector('.conv-name').textContent = conv.name;
-  btn.querySelector('.badge')?.remove();
-  if (conv.unread) btn.append(badge(conv.unread, t('unread', { n: conv.unread })));
+  const name = btn.querySelector('.conv-name');
+  if (name.textContent !== conv.name) name.textContent = conv.name;
+  name.title = conv.name; // a long name is cut with "…"
+  if (conv.kind === 'dm') {
+    // The avatar carries a dot when the person is online; screen readers hear it as words.
+    const wrap = btn.querySelector('.avatar-wrap');
+    if (wrap.dataset.name !== conv.name) {
+      wrap.replaceChildren(avatar(conv.name, 'avatar-sm'));
+      wrap.dataset.name = conv.name;
+    }
+    wrap.classList.toggle('is-online', presence === 'online');
+    const said = presence === 'online' ? `, ${t('dmOnline')}` : '';
+    const spoken = btn.querySelector('.conv-presence');
+    if (spoken.textContent !== said) spoken.textContent = said;
+  }
+  const old = btn.querySelector('.badge');
+  const count = conv.unread > 99 ? '99+' : String(conv.unread);
+  if (!conv.unread) old?.remove();
+  else if (!old || old.textContent !== count || old.getAttribute('aria-label') !== t('unread', { n: conv.unread })) {
+    old?.remove();
+    btn.append(badge(conv.unread, t('unread', { n: conv.unread })));
+  }
   return true;
 }
 
-export function renderConvList(ul, convs, activeId) {
-  const items = convs.map((conv) => ({ conv, active: conv.id === activeId }));
+// presenceOf(name) is 'online' | 'offline' | 'unknown' (DM rows show a dot for online).
+export function renderConvList(ul, convs, activeId, presenceOf) {
+  const items = convs.map((conv) => ({
+    conv, active: conv.id === activeId, presence: conv.kind === 'dm' ? presenceOf(conv.name) : '',
+  }));
   reconcile(ul, items, (it) => it.conv.id, convRow, updateConvRow);
 }
 
@@ -231,7 +269,9 @@ function updateDirectoryRow(li, room) {
   btn.dataset.room = room.room;
   btn.className = `room-row${room.joined ? ' is-joined' : ''}`;
   btn.title = room.protected ? t('protectedRoom') : '';
-  btn.querySelector('.room-name').textContent = room.room;
+  const name = btn.querySelector('.room-name');
+  name.textContent = room.room;
+  name.title = room.room;
   const lock = btn.querySelector('.room-lock-text');
   if (lock) lock.textContent = `, ${t('protectedRoom')}`;
   btn.querySelector('.room-count-text').textContent = t('memberCount', { n: room.member_count ?? 0 });
@@ -251,6 +291,7 @@ function memberRow({ name, isMe }) {
   li.dataset.sig = memberSig(name, isMe);
   li.append(avatar(name, 'avatar-sm'));
   const label = h('span', 'member-name', name);
+  label.title = name;
   if (isMe) label.append(h('span', 'muted', ` (${t('you')})`));
   li.append(label);
   if (!isMe) {

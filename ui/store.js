@@ -22,6 +22,8 @@ export class Conversation {
     this.members = new Map(); // nameKey -> display name, in join order
     this.memberCount = 0;
     this.unread = 0;
+    this.unreadFrom = null; // the key of the first message that arrived unread: the "new messages" divider goes there
+    this.dividerAt = null; // while the conversation is open, the message the divider sits above
     this.typing = new Map(); // nameKey -> {name, until}
     this.protected = false;
     this.password = ''; // kept in memory only, to rejoin after a reconnect
@@ -29,7 +31,26 @@ export class Conversation {
     this.loadingOlder = false;
     this.draft = '';
     this.lastActivity = Date.now();
+    this.outageMembers = null; // members before our connection dropped: their coming back is not news
   }
+
+  // A message arrived while another conversation was on screen.
+  markUnread(m) {
+    if (!this.unread) this.unreadFrom = msgKey(m);
+    this.unread += 1;
+  }
+
+  // On screen now: the divider marks where the unread part starts, and the count is read.
+  open() {
+    this.dividerAt = this.unread ? this.unreadFrom : null;
+    this.unread = 0;
+    this.unreadFrom = null;
+  }
+
+  // Off screen: next time it opens, only what arrives meanwhile is new.
+  close() { this.dividerAt = null; }
+
+  isDividerAt(item) { return item.kind === 'msg' && this.dividerAt !== null && msgKey(item) === this.dividerAt; }
 
   has(m) { return this.seen.has(msgKey(m)); }
 
@@ -130,12 +151,35 @@ export class Store {
     this.directory = new Map(); // nameKey -> {room, protected, member_count}
     this.convs = new Map(); // convId -> Conversation
     this.activeId = null; // null = the lobby
+    this.account = false; // signed in (PROTOCOL 1.1 welcome.account): only then are DMs kept by the server
+    this.unreachable = new Set(); // nameKeys a DM could not reach (no_such_user), until they are seen again
   }
 
   reset() {
     this.directory.clear();
     this.convs.clear();
     this.activeId = null;
+    this.account = false;
+    this.unreachable.clear();
+  }
+
+  // Whether a DM would reach this person. Version 1 cannot be asked, so the page knows only what it sees:
+  // someone in one of our rooms is online (presence is live); someone a DM just failed to reach is not.
+  peerState(name) {
+    const k = nameKey(name);
+    for (const c of this.rooms()) if (c.members.has(k)) return 'online';
+    return this.unreachable.has(k) ? 'offline' : 'unknown';
+  }
+
+  markUnreachable(name) { this.unreachable.add(nameKey(name)); }
+
+  markSeen(name) { this.unreachable.delete(nameKey(name)); }
+
+  // Everyone online in our rooms but us, by display name: the people a new DM surely reaches.
+  onlineNames() {
+    const names = new Map();
+    for (const c of this.rooms()) for (const [k, n] of c.members) if (!this.isMe(n)) names.set(k, n);
+    return [...names.values()].sort((a, b) => a.localeCompare(b));
   }
 
   isMe(name) { return nameKey(name) === nameKey(this.me); }

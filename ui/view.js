@@ -4,19 +4,23 @@ import { t } from './i18n.js';
 import {
   renderAll, itemNodes, renderConvList, renderDirectory, renderMemberList, typingText, avatar, h,
 } from './render.js';
+import * as scroll from './scroll.js';
 
 const $ = (id) => document.getElementById(id);
-const NEAR_BOTTOM_PX = 80;
 const WIDE = window.matchMedia('(min-width: 1100px)');
 const NARROW = window.matchMedia('(max-width: 759px)');
+// A touch screen's keyboard has no Shift+Enter: there Enter makes a new line and the button sends.
+const TOUCH = window.matchMedia('(pointer: coarse)');
 
 export const els = {
   login: $('login'), loginForm: $('login-form'), loginName: $('login-name'), loginError: $('login-error'),
-  app: $('app'), banner: $('conn-banner'), sidebar: $('sidebar'), scrim: $('scrim'),
+  app: $('app'), banner: $('conn-banner'), bannerText: $('conn-banner-text'), retry: $('conn-retry'),
+  sidebar: $('sidebar'), scrim: $('scrim'),
   sidebarOpen: $('sidebar-open'), sidebarClose: $('sidebar-close'), menuBadge: $('menu-badge'),
   navLobby: $('nav-lobby'), roomConvs: $('room-convs'), noRooms: $('no-rooms'), dmConvs: $('dm-convs'),
-  newDm: $('new-dm'), dmForm: $('dm-form'), dmName: $('dm-name'),
+  newDm: $('new-dm'), dmForm: $('dm-form'), dmName: $('dm-name'), dmSuggest: $('dm-suggest'),
   meAvatar: $('me-avatar'), meName: $('me-name'), connStatus: $('conn-status'), logout: $('logout'),
+  logoutDialog: $('logout-dialog'),
   main: $('main'), title: $('conv-title'), sub: $('conv-sub'), mainError: $('main-error'),
   mainErrorText: $('main-error-text'), mainErrorClose: $('main-error-close'),
   toggleMembers: $('toggle-members'), leaveRoom: $('leave-room'), closeDm: $('close-dm'),
@@ -24,34 +28,62 @@ export const els = {
   refreshRooms: $('refresh-rooms'), createForm: $('create-form'), createName: $('create-name'),
   createPassword: $('create-password'), createError: $('create-error'),
   conversation: $('conversation'), scroller: $('scroller'), messages: $('messages'), loadOlder: $('load-older'),
-  historyStart: $('history-start'), jumpLatest: $('jump-latest'), typing: $('typing'),
+  historyStart: $('history-start'), jumpLatest: $('jump-latest'), jumpLatestText: $('jump-latest-text'),
+  typing: $('typing'), dmNotice: $('dm-notice'),
   composer: $('composer'), input: $('composer-input'), composerError: $('composer-error'),
-  emojiToggle: $('emoji-toggle'), emojiPanel: $('emoji-panel'),
+  composerHelp: $('composer-help'), emojiToggle: $('emoji-toggle'), emojiPanel: $('emoji-panel'),
   membersPanel: $('members-panel'), membersClose: $('members-close'), memberList: $('member-list'),
   memberCount: $('member-count'), memberMore: $('member-more'),
   pwDialog: $('password-dialog'), pwForm: $('password-form'), pwTitle: $('pw-title'), pwInput: $('pw-input'),
   pwError: $('pw-error'), pwCancel: $('pw-cancel'), announcer: $('announcer'),
 };
 
-export const isNarrow = () => NARROW.matches;
+scroll.setupScroll(els);
 
-export function showError(el, message) {
-  el.textContent = message || '';
-  el.hidden = !message;
+export const isNarrow = () => NARROW.matches;
+export const isWide = () => WIDE.matches;
+export const enterSends = () => !TOUCH.matches;
+
+// ---- errors and notices: kept as functions of the language, so switching it rewrites them too ----
+
+const messageOf = new WeakMap(); // element -> {text: () => string, code}
+
+// message: a string, or a function giving it in the current language; code: what caused it (the protocol's
+// error code), so a reconnect can clear the errors that being offline caused.
+export function showError(el, message, code = '') {
+  const text = typeof message === 'function' ? message : () => message || '';
+  messageOf.set(el, { text, code });
+  el.textContent = text();
+  el.hidden = !el.textContent;
 }
 
 let mainErrorTimer = null;
 // A dismissable notice at the top of the chat for errors that belong to no form (room gone, rate limited…);
 // ms = 0 keeps it until dismissed.
-export function showMainError(message, ms = 8000) {
-  els.mainErrorText.textContent = message || '';
-  els.mainError.hidden = !message;
+export function showMainError(message, ms = 8000, code = '') {
+  showError(els.mainErrorText, message, code);
+  els.mainError.hidden = els.mainErrorText.hidden;
   clearTimeout(mainErrorTimer);
-  if (message && ms) mainErrorTimer = setTimeout(() => showMainError(''), ms);
+  if (!els.mainError.hidden && ms) mainErrorTimer = setTimeout(() => showMainError(''), ms);
+}
+
+// After a reconnect, errors that said "no connection" are no longer true.
+export function clearConnectionErrors() {
+  const stale = (el) => ['offline', 'timeout'].includes(messageOf.get(el)?.code);
+  if (stale(els.composerError)) showError(els.composerError, '');
+  if (stale(els.mainErrorText)) showMainError('');
+}
+
+function retranslateErrors() {
+  for (const el of [els.loginError, els.createError, els.pwError, els.composerError, els.mainErrorText]) {
+    const msg = messageOf.get(el);
+    if (msg && !el.hidden) el.textContent = msg.text();
+  }
 }
 
 export function showLogin() {
   document.body.dataset.view = 'login';
+  delete document.body.dataset.pane;
   els.app.hidden = true;
   els.login.hidden = false;
 }
@@ -61,36 +93,70 @@ export function showApp(me) {
   els.login.hidden = true;
   els.app.hidden = false;
   els.meName.textContent = me;
+  els.meName.title = me;
   els.meAvatar.replaceWith(Object.assign(avatar(me), { id: 'me-avatar' }));
   els.meAvatar = $('me-avatar');
 }
 
+// Where focus goes when the pane changes: the message box (or the room filter) at a keyboard; on a phone
+// the pane's title, which screen readers announce and which pops no keyboard up.
+export function focusWork(conv) {
+  if (isNarrow() || !enterSends()) els.title.focus({ preventScroll: true });
+  else (conv ? els.input : els.roomFilter).focus();
+}
+
 // ---- connection state ----
 
+const connection = { state: 'idle', text: null, retry: false }; // text: () => string, kept for a language switch
 let bannerTimer = null;
-export function setConnection(state, text) {
-  document.body.dataset.conn = state; // 'online' | 'offline' | 'connecting'
-  els.connStatus.textContent = state === 'online' ? t('online') : t('offline');
+
+// state: 'online' | 'offline' | 'connecting' | 'idle'; text: a function giving the banner's words, or null.
+export function setConnection(state, text = null, { retry = false } = {}) {
+  const hadFocus = els.banner.contains(document.activeElement);
+  const announce = state !== connection.state && (state === 'offline' || (state === 'online' && text));
+  Object.assign(connection, { state, text, retry });
+  document.body.dataset.conn = state;
+  renderConnection();
   clearTimeout(bannerTimer);
-  els.banner.textContent = text || '';
+  if (state === 'online' && text) {
+    bannerTimer = setTimeout(() => {
+      connection.text = null; // gone for good: a language switch must not bring it back
+      renderConnection();
+    }, 3000);
+  }
+  // Said once per change, not at every tick of the countdown.
+  if (announce) announceNow(state === 'online' ? t('connBack') : t('connDown'));
+  if (hadFocus && (els.banner.hidden || els.retry.hidden)) focusWork(document.body.dataset.pane !== 'lobby');
+}
+
+function renderConnection() {
+  const { state, text, retry } = connection;
+  els.connStatus.textContent = state === 'online' ? t('online') : t('offline');
+  els.bannerText.textContent = text ? text() : '';
   els.banner.hidden = !text;
   els.banner.dataset.state = state;
-  if (state === 'online' && text) bannerTimer = setTimeout(() => { els.banner.hidden = true; }, 3000);
+  els.retry.hidden = !retry;
 }
 
 // ---- sidebar ----
 
 export function renderSidebar(store) {
   const rooms = store.rooms();
-  renderConvList(els.roomConvs, rooms, store.activeId);
+  const presence = (name) => store.peerState(name);
+  renderConvList(els.roomConvs, rooms, store.activeId, presence);
   els.noRooms.hidden = rooms.length > 0;
-  renderConvList(els.dmConvs, store.dms(), store.activeId);
+  renderConvList(els.dmConvs, store.dms(), store.activeId, presence);
   const lobbyActive = store.activeId === null;
   els.navLobby.classList.toggle('active', lobbyActive);
   els.navLobby.setAttribute('aria-current', lobbyActive ? 'page' : 'false');
   const unread = store.totalUnread();
   els.menuBadge.hidden = unread === 0;
   document.title = `${unread ? `(${unread}) ` : ''}${store.active ? `${store.active.kind === 'room' ? '#' : '@'}${store.active.name} · ` : ''}papo`;
+}
+
+// The names offered when starting a DM: people online in our rooms.
+export function renderDmSuggestions(store) {
+  els.dmSuggest.replaceChildren(...store.onlineNames().map((name) => Object.assign(h('option'), { value: name })));
 }
 
 // ---- lobby ----
@@ -121,49 +187,76 @@ export function showPane(store) {
     setMembersOpen(false, false);
     return;
   }
-  els.input.placeholder = conv.kind === 'dm' ? t('messageTo', { name: conv.name }) : t('message');
+  // The members column first: it narrows the list, and the list must find its place at its final width.
+  setMembersOpen(conv.kind === 'room' && membersWanted, false);
   els.input.value = conv.draft;
   autoGrow();
   showError(els.composerError, '');
-  renderConversation(store, true);
+  renderPaneText(store);
+  renderAll(els.messages, conv, store.me);
+  renderHistoryTop(conv);
+  scroll.openAt(els.messages.querySelector('.new-sep'));
+}
+
+// The open pane's words and state, redrawn without moving the reader or touching what they typed.
+function renderPaneText(store) {
+  const conv = store.active;
+  renderHeader(store);
+  if (!conv) return renderLobby(store);
+  els.input.placeholder = conv.kind === 'dm' ? t('messageTo', { name: conv.name }) : t('message');
+  renderComposerHelp();
   renderMembers(store);
   renderTyping(conv);
-  if (conv.kind === 'room') setMembersOpen(membersWanted, false);
-  else setMembersOpen(false, false);
+  renderDmStatus(store);
+  return undefined;
 }
 
 export function renderHeader(store) {
   const conv = store.active;
   els.title.replaceChildren();
+  els.sub.className = 'conv-sub';
   if (!conv) {
     els.title.textContent = t('lobbyTitle');
+    els.title.removeAttribute('title');
     els.sub.textContent = t('lobbySub');
     return;
   }
   els.title.append(h('span', 'title-prefix', conv.kind === 'room' ? '#' : '@'), h('span', '', conv.name));
-  els.sub.textContent = conv.kind === 'room' ? t('memberCount', { n: conv.memberCount }) : t('dmSub');
+  els.title.title = conv.name; // cut with "…" when long, on a desktop
+  if (conv.kind === 'room') {
+    els.sub.textContent = t('memberCount', { n: conv.memberCount });
+    return;
+  }
+  const state = store.peerState(conv.name);
+  els.sub.classList.add(`presence-${state}`);
+  els.sub.textContent = { online: t('dmOnline'), offline: t('dmOffline'), unknown: t('dmSub') }[state];
 }
 
-function nearBottom() {
-  const s = els.scroller;
-  return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+// A DM's header says whether the person is online; the line above the box warns before writing to someone
+// a DM may not reach (v1 cannot ask the server, so "not in any of our rooms" is said as such).
+export function renderDmStatus(store) {
+  const conv = store.active;
+  if (!conv || conv.kind !== 'dm') {
+    els.dmNotice.hidden = true;
+    return;
+  }
+  renderHeader(store);
+  const state = store.peerState(conv.name);
+  const said = conv.items.some((it) => it.kind === 'msg');
+  let text = '';
+  if (state === 'offline') text = t('dmWarnOffline', { name: conv.name });
+  else if (state === 'unknown' && !said) text = t('dmWarnUnknown', { name: conv.name });
+  if (els.dmNotice.textContent !== text) els.dmNotice.textContent = text;
+  els.dmNotice.hidden = !text;
+  els.dmNotice.classList.toggle('is-warning', state === 'offline');
 }
 
-export function scrollToBottom() {
-  els.scroller.scrollTop = els.scroller.scrollHeight;
-  els.jumpLatest.hidden = true;
-}
-
-// Full redraw of the open conversation; keeps the reader where they were unless they were at the bottom.
-export function renderConversation(store, toBottom = false) {
+// Full redraw of the open conversation; keeps the reader where they were (at the bottom if they were there).
+export function renderConversation(store) {
   const conv = store.active;
   if (!conv) return;
-  const stick = toBottom || nearBottom();
-  const fromBottom = els.scroller.scrollHeight - els.scroller.scrollTop;
-  renderAll(els.messages, conv, store.me);
+  scroll.keepPlace(() => renderAll(els.messages, conv, store.me));
   renderHistoryTop(conv);
-  if (stick) scrollToBottom();
-  else els.scroller.scrollTop = els.scroller.scrollHeight - fromBottom;
 }
 
 export function renderHistoryTop(conv) {
@@ -173,8 +266,12 @@ export function renderHistoryTop(conv) {
   els.historyStart.hidden = canLoad;
   els.historyStart.textContent = conv.kind === 'room'
     ? t('historyStart', { room: conv.name })
-    : t('dmStart', { name: conv.name });
+    : t(signedIn ? 'dmStartAccount' : 'dmStartGuest', { name: conv.name });
 }
+
+let signedIn = false;
+// Whether we are signed in: the server keeps DMs only between accounts, and the DM screen says which applies.
+export function setSignedIn(account) { signedIn = account; }
 
 // A new item in the open conversation: appended in place when it is last, else a redraw.
 export function showNewItem(store, index) {
@@ -183,18 +280,14 @@ export function showNewItem(store, index) {
     renderConversation(store);
     return;
   }
-  const stick = nearBottom();
-  els.messages.append(...itemNodes(conv.items, index, store.me));
+  const wasPinned = scroll.isPinned();
+  els.messages.append(...itemNodes(conv, index, store.me));
   const item = conv.items[index];
-  if (stick || (item.kind === 'msg' && store.isMe(item.from))) scrollToBottom();
-  else els.jumpLatest.hidden = false;
+  if (wasPinned || (item.kind === 'msg' && store.isMe(item.from))) scroll.pinToBottom();
+  else scroll.noteNewBelow();
 }
 
-export function onScrolledToBottom() {
-  if (nearBottom()) els.jumpLatest.hidden = true;
-}
-
-export function isNearTop() { return els.scroller.scrollTop < 150; }
+export const { isNearTop } = scroll;
 
 // ---- members ----
 
@@ -207,6 +300,8 @@ export function setMembersOpen(open, remember = true) {
   document.body.classList.toggle('members-open', open);
   syncInert();
 }
+
+export function membersOverlay() { return !WIDE.matches && !els.membersPanel.hidden; }
 
 export function renderMembers(store) {
   const conv = store.active;
@@ -230,18 +325,18 @@ export function renderTyping(conv) {
 export function setDrawer(open) {
   document.body.classList.toggle('drawer-open', open);
   els.sidebarOpen.setAttribute('aria-expanded', String(open));
-  els.scrim.hidden = !open;
   syncInert();
   if (open) (els.sidebar.querySelector('.conv-item.active') || els.navLobby).focus();
 }
 
-// On a phone an open drawer covers the chat: make what is behind it unreachable by keyboard and screen readers.
+// An open drawer (phone) or the members overlay (below the wide layout) covers the chat: what is behind it
+// is unreachable by keyboard and screen readers, and a tap on the scrim closes it.
 export function syncInert() {
   const drawer = NARROW.matches && document.body.classList.contains('drawer-open');
-  const membersOverlay = !WIDE.matches && !els.membersPanel.hidden;
-  els.main.inert = drawer || membersOverlay;
-  els.sidebar.inert = NARROW.matches && !drawer;
-  els.scrim.hidden = !(drawer || (membersOverlay && NARROW.matches));
+  const members = membersOverlay();
+  els.main.inert = drawer || members;
+  els.sidebar.inert = (NARROW.matches && !drawer) || members;
+  els.scrim.hidden = !(drawer || members);
 }
 NARROW.addEventListener('change', syncInert);
 // Crossing the wide breakpoint resets the members panel to that width's default (column when wide, closed otherwise).
@@ -261,12 +356,33 @@ export function autoGrow() {
   el.rows = Math.min(8, Math.max(1, Math.round((el.scrollHeight - PAD_PX) / LINE_PX)));
 }
 
+function renderComposerHelp() {
+  els.composerHelp.textContent = enterSends() ? t('composerHelp') : t('composerHelpTouch');
+  els.input.enterKeyHint = enterSends() ? 'send' : 'enter';
+}
+TOUCH.addEventListener('change', renderComposerHelp);
+
 // ---- screen readers ----
 
-export function announce(text) {
+function announceNow(text) {
   const p = document.createElement('p');
   p.textContent = text;
   els.announcer.append(p);
   // Keep the live region short; old lines are already read.
   while (els.announcer.childElementCount > 5) els.announcer.firstElementChild.remove();
+}
+export const announce = announceNow;
+
+// ---- language ----
+
+// Everything drawn from words the page keeps as data (state, errors), in the language just chosen.
+export function retranslate(store) {
+  renderConnection();
+  retranslateErrors();
+  renderComposerHelp();
+  scroll.renderJump();
+  if (document.body.dataset.view !== 'app') return;
+  renderPaneText(store);
+  renderConversation(store);
+  renderSidebar(store);
 }
