@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+const DAY: Duration = Duration::from_secs(86_400);
+
 /// Everything an operator can tune. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -37,6 +39,17 @@ pub struct Config {
     pub head_timeout: Duration,
     /// How long a room's presence changes are gathered into one event (at most 100 ms).
     pub presence_window: Duration,
+    /// Rooms the server holds at most (`create` past it is `too_many_rooms`); 0 = no cap.
+    pub max_rooms: usize,
+    /// Rooms one connection may create per hour, all at once if saved up (`rate_limited`
+    /// past it); 0 = no limit.
+    pub rooms_per_connection: u32,
+    /// Rooms one client address (an IPv6 /64) may create per hour, all at once if saved up;
+    /// 0 = no limit (behind a proxy every client has the proxy's address).
+    pub rooms_per_address: u32,
+    /// A room with no members and no messages for this long is removed, with its history;
+    /// `None` keeps every room for good.
+    pub remove_empty_rooms_after: Option<Duration>,
     /// SQLite database file; `:memory:` keeps everything in memory.
     pub db: String,
     /// Log level name for the binary (`error`, `warn`, `info`, `debug`, `trace`, `off`).
@@ -69,6 +82,10 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             head_timeout: Duration::from_secs(10),
             presence_window: Duration::from_millis(50),
+            max_rooms: 10_000,
+            rooms_per_connection: 10,
+            rooms_per_address: 30,
+            remove_empty_rooms_after: Some(DAY * 90),
             db: "papo.db".into(),
             log_level: "info".into(),
         }
@@ -162,6 +179,30 @@ const FLAGS: &[Flag] = &[
         help: "commands allowed in one burst",
     },
     Flag {
+        name: "--max-rooms",
+        value: "N",
+        env: None,
+        help: "rooms the server holds at most (0 = no cap)",
+    },
+    Flag {
+        name: "--rooms-per-connection",
+        value: "N",
+        env: None,
+        help: "rooms one connection may create per hour (0 = no limit)",
+    },
+    Flag {
+        name: "--rooms-per-address",
+        value: "N",
+        env: None,
+        help: "rooms one client address may create per hour (0 = no limit)",
+    },
+    Flag {
+        name: "--remove-empty-rooms-after",
+        value: "DAYS",
+        env: None,
+        help: "remove a room with no members and no messages for DAYS (0 = never)",
+    },
+    Flag {
         name: "--writer-threads",
         value: "N",
         env: None,
@@ -197,6 +238,13 @@ pub fn help_text() -> String {
             "--queue-frames" => d.queue_frames.to_string(),
             "--rate-limit" => d.rate_limit.to_string(),
             "--rate-burst" => d.rate_burst.to_string(),
+            "--max-rooms" => d.max_rooms.to_string(),
+            "--rooms-per-connection" => d.rooms_per_connection.to_string(),
+            "--rooms-per-address" => d.rooms_per_address.to_string(),
+            "--remove-empty-rooms-after" => d
+                .remove_empty_rooms_after
+                .map_or(0, |after| after.as_secs() / DAY.as_secs())
+                .to_string(),
             "--writer-threads" => d.writer_threads.to_string(),
             "--ping-interval" => d.ping_interval.as_secs().to_string(),
             "--idle-timeout" => d.idle_timeout.as_secs().to_string(),
@@ -295,6 +343,17 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "--queue-frames" => config.queue_frames = number(name, value, 1, 1_000_000)? as usize,
         "--rate-limit" => config.rate_limit = number(name, value, 0, 1_000_000)? as u32,
         "--rate-burst" => config.rate_burst = number(name, value, 1, 1_000_000)? as u32,
+        "--max-rooms" => config.max_rooms = number(name, value, 0, 100_000_000)? as usize,
+        "--rooms-per-connection" => {
+            config.rooms_per_connection = number(name, value, 0, 1_000_000)? as u32
+        }
+        "--rooms-per-address" => {
+            config.rooms_per_address = number(name, value, 0, 1_000_000)? as u32
+        }
+        "--remove-empty-rooms-after" => {
+            let days = number(name, value, 0, 36_500)?;
+            config.remove_empty_rooms_after = (days > 0).then(|| DAY * days as u32);
+        }
         "--writer-threads" => config.writer_threads = number(name, value, 1, 64)? as usize,
         "--ping-interval" => {
             config.ping_interval = Duration::from_secs(number(name, value, 1, 3600)?)
@@ -398,6 +457,35 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_args(&["backup"]).is_err());
+    }
+
+    #[test]
+    fn room_limits_take_zero_for_none() {
+        let Invocation::Serve(c) = parse_args(&[]).unwrap() else {
+            panic!("expected serve")
+        };
+        assert_eq!(
+            (c.max_rooms, c.rooms_per_connection, c.rooms_per_address),
+            (10_000, 10, 30)
+        );
+        assert_eq!(c.remove_empty_rooms_after, Some(DAY * 90));
+        let args = [
+            "--max-rooms",
+            "0",
+            "--rooms-per-address=0",
+            "--remove-empty-rooms-after",
+            "0",
+        ];
+        let Invocation::Serve(c) = parse_args(&args).unwrap() else {
+            panic!("expected serve")
+        };
+        assert_eq!((c.max_rooms, c.rooms_per_address), (0, 0));
+        assert_eq!(c.remove_empty_rooms_after, None);
+        let Invocation::Serve(c) = parse_args(&["--remove-empty-rooms-after", "7"]).unwrap() else {
+            panic!("expected serve")
+        };
+        assert_eq!(c.remove_empty_rooms_after, Some(DAY * 7));
+        assert!(parse_args(&["--remove-empty-rooms-after", "-1"]).is_err());
     }
 
     #[test]

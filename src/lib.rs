@@ -91,7 +91,8 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         .spawn(move || store::run(store, store_rx))?;
     let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
     let (verify_tx, verify_rx) = password::verifier_queue();
-    let hub = Hub::new(config.presence_window, verify_tx, store_tx, loaded);
+    let hub = Hub::new(config.presence_window, verify_tx, store_tx, loaded)
+        .with_room_rules(hub::RoomRules::from_config(&config));
     let hub_thread = std::thread::Builder::new()
         .name("papo-hub".into())
         .spawn(move || hub::run(hub, hub_rx))?;

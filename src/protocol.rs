@@ -18,6 +18,10 @@ pub const JOINED_MEMBERS_CAP: usize = 100;
 pub const HISTORY_DEFAULT: usize = 50;
 /// The most messages one `history` reply carries.
 pub const HISTORY_MAX: usize = 100;
+/// Rooms in a `list` reply (and `welcome`) when the client asks for no `limit`.
+pub const LIST_DEFAULT: usize = 200;
+/// The largest `limit` a `list` may ask for; above it is a `bad_request`.
+pub const LIST_MAX: usize = 500;
 /// Integers a `ref` may hold: absolute value below 2^53, so every JavaScript client agrees.
 const REF_INT_BOUND: u64 = 1 << 53;
 
@@ -39,6 +43,7 @@ pub enum ErrorCode {
     InvalidText,
     NoSuchUser,
     RateLimited,
+    TooManyRooms,
 }
 
 /// A command the server refuses: the code clients act on and a message people read.
@@ -86,7 +91,7 @@ pub enum Command {
         room: String,
         text: String,
     },
-    List,
+    List(ListQuery),
     Who {
         room: String,
     },
@@ -102,6 +107,28 @@ pub enum Command {
     Typing {
         room: String,
     },
+}
+
+/// Which page of the room directory a `list` asks for (PROTOCOL.md 1.1, "Large servers").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Rooms on the page at most: 1 to `LIST_MAX`.
+    pub limit: usize,
+    /// The page starts after this name in the directory's order (it need not exist).
+    pub after: Option<String>,
+    /// Only rooms whose name contains this, ignoring case.
+    pub q: Option<String>,
+}
+
+impl Default for ListQuery {
+    /// The first page with the defaults: what `welcome` carries.
+    fn default() -> Self {
+        ListQuery {
+            limit: LIST_DEFAULT,
+            after: None,
+            q: None,
+        }
+    }
 }
 
 /// A frame that is a JSON object with a string `type` and a valid (or no) `ref`.
@@ -219,7 +246,23 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
                 text: text_rule(&text)?,
             }
         }
-        "list" => Command::List,
+        "list" => {
+            let (after, q) = (f.optional_string("after")?, f.optional_string("q")?);
+            let limit = match f.optional_u64("limit")? {
+                None => LIST_DEFAULT,
+                Some(n) if (1..=LIST_MAX as u64).contains(&n) => n as usize,
+                Some(_) => {
+                    return Err(Rejection::new(
+                        ErrorCode::BadRequest,
+                        format!("limit must be from 1 to {LIST_MAX}"),
+                    ))
+                }
+            };
+            // `after` is a position, not a room to find: any name works (a room removed
+            // since the last page, one made under older name rules), trimmed as names are.
+            let after = after.map(|a| trim(&a).to_string());
+            Command::List(ListQuery { limit, after, q })
+        }
         "who" => Command::Who {
             room: room_name(&f.string("room")?)?,
         },
@@ -402,7 +445,10 @@ pub struct RoomSummary<'a> {
 pub enum Event<'a> {
     Welcome {
         name: &'a str,
+        /// The directory's first page, as a `list` with the defaults gets it.
         rooms: Vec<RoomSummary<'a>>,
+        /// Rooms on the server, so a client knows whether to page on.
+        rooms_total: usize,
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
@@ -436,6 +482,10 @@ pub enum Event<'a> {
     },
     Rooms {
         rooms: Vec<RoomSummary<'a>>,
+        /// Rooms matching the query (`q`), on every page.
+        total: usize,
+        /// Whether a page follows this one.
+        more: bool,
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
@@ -477,6 +527,10 @@ pub enum Event<'a> {
     RoomAdded {
         room: &'a str,
         protected: bool,
+    },
+    /// A room is gone (long empty, or deleted); its name is free again.
+    RoomRemoved {
+        room: &'a str,
     },
     Typing {
         room: &'a str,
@@ -580,7 +634,10 @@ mod tests {
         let frame = format!(r#"{{"type":"list","ref":7,"x":{deep}}}"#);
         let request = parse_request(&frame).expect("a valid object");
         assert_eq!(request.reference, Some(Ref::Int(7)));
-        assert_eq!(request.command.unwrap(), Command::List);
+        assert_eq!(
+            request.command.unwrap(),
+            Command::List(ListQuery::default())
+        );
         let frame = format!(r#"{{"type":"dm","to":"a","text":{deep},"ref":"t"}}"#);
         assert_eq!(
             parse_request(&frame).unwrap().command.unwrap_err().code,
@@ -646,6 +703,41 @@ mod tests {
                 limit: 100
             }
         );
+    }
+
+    #[test]
+    fn list_takes_limit_after_and_q() {
+        assert_eq!(
+            command(r#"{"type":"list"}"#).unwrap(),
+            Command::List(ListQuery::default())
+        );
+        assert_eq!(
+            command(r#"{"type":"list","limit":500,"after":" Jogos ","q":"OS"}"#).unwrap(),
+            Command::List(ListQuery {
+                limit: 500,
+                after: Some("Jogos".into()),
+                q: Some("OS".into()),
+            })
+        );
+        assert_eq!(
+            command(r#"{"type":"list","limit":1,"after":null,"q":null}"#).unwrap(),
+            Command::List(ListQuery {
+                limit: 1,
+                after: None,
+                q: None,
+            })
+        );
+        for bad in [
+            r#"{"type":"list","limit":0}"#,
+            r#"{"type":"list","limit":501}"#,
+            r#"{"type":"list","limit":-1}"#,
+            r#"{"type":"list","limit":2.5}"#,
+            r#"{"type":"list","limit":"10"}"#,
+            r#"{"type":"list","after":7}"#,
+            r#"{"type":"list","q":["a"]}"#,
+        ] {
+            assert_eq!(code(bad), ErrorCode::BadRequest, "{bad}");
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! One room's state as the hub keeps it: members in join order, presence changes waiting
-//! to be sent, and a ring of its newest messages.
+//! to be sent, a ring of its newest messages, and since when it has stood empty; and the
+//! table of rooms by id.
 
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::ids::ConnId;
+pub use crate::ids::{ConnId, RoomId};
 
 /// Messages each room keeps in memory for `joined.history` (older ones come from the
 /// store, which answers `history`).
@@ -22,7 +24,7 @@ pub enum Access {
 
 pub struct Room {
     /// Its id in the database.
-    pub id: i64,
+    pub id: RoomId,
     /// The name as its creator spelled it.
     pub name: Arc<str>,
     pub access: Access,
@@ -37,6 +39,9 @@ pub struct Room {
     /// The newest messages, oldest first, as `message` event JSON ready to embed in a
     /// `joined` reply without parsing or serialising it again per join.
     recent: VecDeque<Box<RawValue>>,
+    /// Since when (ms since the epoch) it has had no members; `None` while it has some.
+    /// Messages need a member, so this is also the last time anything happened in it.
+    pub idle_since: Option<u64>,
 }
 
 struct Member {
@@ -57,6 +62,7 @@ impl Room {
             pending: Vec::new(),
             presence_due: None,
             recent: VecDeque::new(),
+            idle_since: None,
         }
     }
 
@@ -168,6 +174,57 @@ impl Room {
     /// The newest remembered messages, oldest first.
     pub fn newest(&self) -> impl Iterator<Item = &RawValue> {
         self.recent.iter().map(|m| &**m)
+    }
+}
+
+/// Every room, by id. Rooms can be removed, so an id (never reused while the server runs)
+/// names a room, not a position; indexing with the id of a removed room is a bug and
+/// panics, as indexing a `Vec` out of bounds would. Keepers of ids that may outlive their
+/// room (the presence queue) look rooms up with `get`.
+#[derive(Default)]
+pub struct Rooms {
+    by_id: HashMap<RoomId, Room>,
+}
+
+impl Rooms {
+    pub fn insert(&mut self, room: Room) {
+        self.by_id.insert(room.id, room);
+    }
+
+    pub fn remove(&mut self, id: RoomId) -> Option<Room> {
+        self.by_id.remove(&id)
+    }
+
+    pub fn get(&self, id: RoomId) -> Option<&Room> {
+        self.by_id.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: RoomId) -> Option<&mut Room> {
+        self.by_id.get_mut(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+impl Index<RoomId> for Rooms {
+    type Output = Room;
+
+    fn index(&self, id: RoomId) -> &Room {
+        &self.by_id[&id]
+    }
+}
+
+impl IndexMut<RoomId> for Rooms {
+    fn index_mut(&mut self, id: RoomId) -> &mut Room {
+        self.by_id
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("room {id} is not in the table"))
     }
 }
 

@@ -71,6 +71,9 @@ pub struct StoredRoom {
     pub id: i64,
     pub name: String,
     pub password_hash: Option<String>,
+    /// When it was last used, as far as the database knows: its creation or its newest
+    /// message, in ms since the epoch (the clock long-empty rooms are removed by).
+    pub last_active: u64,
     /// Its newest messages, oldest first: (id, `message` event JSON).
     pub recent: Vec<(u64, String)>,
 }
@@ -108,6 +111,8 @@ pub enum StoreJob {
         record: MessageRecord,
         ack: Option<(Outbox, Arc<EncodedFrame>)>,
     },
+    /// Forget a room: its row and every message it had.
+    DeleteRoom { id: i64 },
     /// Answer a `history` command straight to the asking connection.
     History {
         room_id: i64,
@@ -182,7 +187,11 @@ impl Store {
         let load = context("cannot load the database");
         let mut rooms_query = self
             .conn
-            .prepare("SELECT id, name, password_hash FROM rooms ORDER BY id")
+            .prepare(
+                "SELECT id, name, password_hash, max(created_at, coalesce(
+                     (SELECT ts FROM messages WHERE room_id = rooms.id ORDER BY id DESC LIMIT 1), 0))
+                 FROM rooms ORDER BY id",
+            )
             .map_err(context("cannot load rooms"))?;
         let rooms = rooms_query
             .query_map([], |row| {
@@ -190,6 +199,7 @@ impl Store {
                     id: row.get(0)?,
                     name: row.get(1)?,
                     password_hash: row.get(2)?,
+                    last_active: row.get::<_, i64>(3)?.max(0) as u64,
                     recent: Vec::new(),
                 })
             })
@@ -266,6 +276,7 @@ impl Store {
                     ])?;
                     after_commit.extend(ack);
                 }
+                StoreJob::DeleteRoom { id } => delete_room(&tx, id)?,
                 StoreJob::History {
                     room_id,
                     room_name,
@@ -331,6 +342,15 @@ impl Store {
             .map_err(context("backup failed"))?;
         Ok(())
     }
+}
+
+/// Deletes a room and its messages (a long-empty room the hub removed).
+fn delete_room(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM messages WHERE room_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM rooms WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
 }
 
 /// A room's newest `limit` messages with an id below `before`, oldest first, as `message`

@@ -432,7 +432,10 @@ fn list_returns_room_summaries() {
     let s = TestServer::default_config();
     let mut a = Client::hello(s.addr, "Ana");
     let r = a.request(json!({"type": "list"}), json!(-3));
-    assert_eq!(r, json!({"type": "rooms", "rooms": [], "ref": -3}));
+    assert_eq!(
+        r,
+        json!({"type": "rooms", "rooms": [], "total": 0, "more": false, "ref": -3})
+    );
     a.create("p", Some("pw"));
     a.join("p", Some("pw"));
     a.create("q", None);

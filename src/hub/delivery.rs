@@ -2,7 +2,7 @@
 //! jobs to the store. The hub never blocks on a socket; a full queue marks a slow consumer.
 
 use super::Hub;
-use crate::ids::ConnId;
+use crate::ids::{ConnId, RoomId};
 use crate::outbox::{EncodedFrame, Push};
 use crate::protocol::{Ref, Rejection};
 use crate::store::StoreJob;
@@ -54,7 +54,7 @@ impl Hub {
     /// the hub, and waking as it goes would interleave the fan-out with the writes.
     pub(super) fn broadcast(
         &mut self,
-        index: usize,
+        index: RoomId,
         frame: Arc<EncodedFrame>,
         except: Option<ConnId>,
     ) {

@@ -5,17 +5,23 @@
 //! the loop around them.
 //!
 //! The decisions live by concern, one file each: `users` (names online), `rooms` (create,
-//! join, leave, who), `passwords` (the verifier's answers), `presence` (joins and leaves
-//! gathered per window), `messages` (text, history, DMs, typing), `delivery` (queues and
-//! the store). This file holds the state they share, the dispatch and the run loop.
+//! join, leave, who), `creation` (limits on making rooms), `directory` (rooms in name
+//! order, `list`), `removal` (long-empty rooms), `passwords` (the verifier's answers),
+//! `presence` (joins and leaves gathered per window), `messages` (text, history, DMs,
+//! typing), `delivery` (queues and the store). This file holds the state they share, the
+//! dispatch and the run loop.
 
-use crate::ids::ConnId;
+use crate::ids::{ConnId, RoomId};
 use crate::outbox::{close_code, Outbox};
 use crate::password::{PasswordDone, PasswordJob, Secret};
-use crate::protocol::{fold, Command, ErrorCode, Event, Ref, Rejection, Request};
-use crate::room::{Access, Room};
+use crate::protocol::{fold, Command, ErrorCode, Ref, Rejection, Request};
+use crate::ratelimit::RateLimiter;
+use crate::room::{Access, Room, Rooms};
 use crate::store::{Loaded, StoreJob};
+use creation::AddressAllowances;
 use crossbeam_channel::{Receiver, Sender};
+use directory::Directory;
+use removal::{IdleRooms, WallClock};
 use serde_json::value::RawValue;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -48,12 +54,13 @@ struct Conn {
     outbox: Outbox,
     /// Where the client connects from: limits per address (password attempts, room
     /// creation) count by it.
-    #[allow(dead_code)] // read by those limits, which land next
     addr: IpAddr,
     /// Set once `hello` succeeds.
     name: Option<Arc<str>>,
-    /// Rooms joined, by index into `Hub::rooms`.
-    rooms: Vec<usize>,
+    /// Rooms joined, by id. Only empty rooms are ever removed, so these always exist.
+    rooms: Vec<RoomId>,
+    /// Rooms this connection may still make (`RoomRules::per_connection`).
+    room_allowance: RateLimiter,
 }
 
 pub struct Hub {
@@ -61,12 +68,25 @@ pub struct Hub {
     conns: HashMap<ConnId, Conn>,
     /// Online users: folded name → connection.
     names: HashMap<String, ConnId>,
-    /// Rooms in creation order; never removed, so an index names a room for good.
-    rooms: Vec<Room>,
-    room_index: HashMap<String, usize>,
+    /// Every room, by id (its database id, never reused while the server runs).
+    rooms: Rooms,
+    /// Folded name → room, for the commands that name one.
+    room_index: HashMap<String, RoomId>,
+    /// Rooms in the order `list` shows them.
+    directory: Directory,
+    /// The id the next new room gets.
+    next_room_id: RoomId,
     /// Rooms with presence changes waiting, by when they are due (the window is constant,
-    /// so pushing at the back keeps it ordered).
-    presence_queue: VecDeque<(Instant, usize)>,
+    /// so pushing at the back keeps it ordered). A room removed meanwhile is skipped.
+    presence_queue: VecDeque<(Instant, RoomId)>,
+    /// Rooms with no members, oldest first: the ones long-empty rooms are removed from.
+    idle: IdleRooms,
+    /// Reads the wall clock (which stored times are in) through the hub's `now`.
+    clock: WallClock,
+    /// The operator's limits on rooms.
+    room_rules: creation::RoomRules,
+    /// Rooms each client address may still make.
+    address_allowances: AddressAllowances,
     /// Connections found too slow while sending; removed once the current input is done.
     evicted: Vec<ConnId>,
     last_message_id: u64,
@@ -91,9 +111,15 @@ impl Hub {
             presence_window,
             conns: HashMap::new(),
             names: HashMap::new(),
-            rooms: Vec::new(),
+            rooms: Rooms::default(),
             room_index: HashMap::new(),
+            directory: Directory::default(),
+            next_room_id: 1,
             presence_queue: VecDeque::new(),
+            idle: IdleRooms::default(),
+            clock: WallClock::start(),
+            room_rules: creation::RoomRules::default(),
+            address_allowances: AddressAllowances::default(),
             evicted: Vec::new(),
             last_message_id: loaded.last_message_id,
             verifier,
@@ -111,8 +137,12 @@ impl Hub {
                     room.remember(message);
                 }
             }
-            hub.room_index.insert(fold(&room.name), hub.rooms.len());
-            hub.rooms.push(room);
+            let id = room.id;
+            hub.next_room_id = hub.next_room_id.max(id + 1);
+            hub.room_index.insert(fold(&room.name), id);
+            hub.directory.insert(&room.name, id);
+            hub.rooms.insert(room);
+            hub.mark_idle(id, stored.last_active);
         }
         hub
     }
@@ -128,6 +158,7 @@ impl Hub {
                         addr,
                         name: None,
                         rooms: Vec::new(),
+                        room_allowance: self.room_rules.connection_allowance(now),
                     },
                 );
             }
@@ -144,12 +175,18 @@ impl Hub {
         self.drop_evicted(now);
     }
 
-    /// When the next batch of presence changes is due, if any is waiting.
+    /// When the hub has timed work next: a batch of presence changes, or a long-empty
+    /// room to remove. `None` when there is none, so an idle hub sleeps without a timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.presence_queue.front().map(|(due, _)| *due)
+        let presence = self.presence_queue.front().map(|(due, _)| *due);
+        match (presence, self.next_removal()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Sends the presence changes whose window has closed.
+    /// Does the timed work that is due: sends the presence changes whose window has
+    /// closed, and removes the rooms that have stood empty long enough.
     pub fn flush_due(&mut self, now: Instant) {
         while let Some(&(due, room)) = self.presence_queue.front() {
             if due > now {
@@ -157,10 +194,15 @@ impl Hub {
             }
             self.presence_queue.pop_front();
             // A room flushed early (before a message) may have newer changes queued later.
-            if self.rooms[room].presence_due == Some(due) {
+            if self
+                .rooms
+                .get(room)
+                .is_some_and(|r| r.presence_due == Some(due))
+            {
                 self.flush_presence(room);
             }
         }
+        self.remove_idle_rooms(now);
         self.drop_evicted(now);
     }
 
@@ -224,17 +266,12 @@ impl Hub {
     ) -> Result<(), Rejection> {
         match command {
             Command::Hello { name } => self.hello(conn, name, reference),
-            Command::Create { room, password } => self.create(conn, room, password, reference),
+            Command::Create { room, password } => self.create(conn, room, password, reference, now),
             Command::Join { room, password } => self.join(conn, &room, password, reference, now),
             Command::Leave { room } => self.leave(conn, &room, reference, now),
             Command::Text { room, text } => self.text(conn, &room, text, reference),
-            Command::List => {
-                let json = Event::Rooms {
-                    rooms: self.summaries(),
-                    reference,
-                }
-                .to_json();
-                self.send(conn, &json);
+            Command::List(query) => {
+                self.list(conn, &query, reference);
                 Ok(())
             }
             Command::Who { room } => self.who(conn, &room, reference),
@@ -277,12 +314,17 @@ pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
     }
 }
 
+mod creation;
 mod delivery;
+mod directory;
 mod messages;
 mod passwords;
 mod presence;
+mod removal;
 mod rooms;
 mod users;
+
+pub use creation::RoomRules;
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! and a new protected room's store jobs wait for its hash.
 
 use super::Hub;
+use crate::ids::RoomId;
 use crate::password::VerifyJob;
 use crate::protocol::{fold, ErrorCode, Rejection};
 use crate::room::Access;
@@ -31,7 +32,7 @@ impl Hub {
 
     /// Hands a job about room `index` to the store, or holds it while the room itself
     /// waits to be stored.
-    pub(super) fn persist_for_room(&mut self, index: usize, job: StoreJob) {
+    pub(super) fn persist_for_room(&mut self, index: RoomId, job: StoreJob) {
         if !self.unstored.is_empty() {
             if let Some((_, held)) = self.unstored.get_mut(&fold(&self.rooms[index].name)) {
                 held.push(job);
@@ -48,6 +49,13 @@ impl Hub {
         let Some(&index) = self.room_index.get(&job.room_key) else {
             return;
         };
+        // The room checked against may have been removed, and another made under its name,
+        // while the check ran: its verdict is not about this room.
+        if !matches!(&self.rooms[index].access, Access::Protected(s) if s.phc() == Some(&job.phc)) {
+            let rejection = wrong_password(&self.rooms[index].name);
+            self.reply_error(job.conn, &rejection, job.reference.as_ref());
+            return;
+        }
         if !ok {
             let rejection = wrong_password(&self.rooms[index].name);
             self.reply_error(job.conn, &rejection, job.reference.as_ref());

@@ -1,6 +1,7 @@
 //! Presence: a room's joins and leaves gathered over a short window and sent as one event.
 
 use super::Hub;
+use crate::ids::RoomId;
 use crate::outbox::EncodedFrame;
 use crate::protocol::Event;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Instant;
 impl Hub {
     pub(super) fn note_presence(
         &mut self,
-        index: usize,
+        index: RoomId,
         name: Arc<str>,
         joined: bool,
         now: Instant,
@@ -23,7 +24,7 @@ impl Hub {
     }
 
     /// Sends a room's pending presence changes to its current members.
-    pub(super) fn flush_presence(&mut self, index: usize) {
+    pub(super) fn flush_presence(&mut self, index: RoomId) {
         let room = &mut self.rooms[index];
         if !room.has_pending_presence() {
             return;

@@ -2,10 +2,10 @@
 
 use super::passwords::{busy_verifier, wrong_password};
 use super::{now_millis, Hub};
-use crate::ids::ConnId;
+use crate::ids::{ConnId, RoomId};
 use crate::outbox::EncodedFrame;
 use crate::password::{PasswordJob, Secret, VerifyJob};
-use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection, RoomSummary, JOINED_MEMBERS_CAP};
+use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection, JOINED_MEMBERS_CAP};
 use crate::room::{Access, Room};
 use crate::store::StoreJob;
 use serde_json::value::RawValue;
@@ -18,6 +18,7 @@ impl Hub {
         name: String,
         password: String,
         reference: Option<&Ref>,
+        now: Instant,
     ) -> Result<(), Rejection> {
         let key = fold(&name);
         if let Some(&existing) = self.room_index.get(&key) {
@@ -27,7 +28,9 @@ impl Hub {
                 format!("room {existing} already exists"),
             ));
         }
-        let id = self.rooms.last().map_or(1, |r| r.id + 1);
+        // Before anything that costs, a password's hashing included.
+        self.check_room_limits(conn, now)?;
+        let id = self.next_room_id;
         let creator = self.name_of(conn).unwrap_or_default().to_string();
         let record = StoreJob::CreateRoom {
             id,
@@ -52,12 +55,15 @@ impl Hub {
             self.unstored.insert(key.clone(), (record, Vec::new()));
             Access::Protected(Secret::unhashed(&password))
         };
+        self.next_room_id += 1;
+        self.spend_room_allowance(conn, now);
         let room = Room::new(id, name.into(), access);
         let protected = room.is_protected();
-        let index = self.rooms.len();
-        self.rooms.push(room);
-        self.room_index.insert(key, index);
-        let name = &self.rooms[index].name;
+        self.directory.insert(&room.name, id);
+        self.rooms.insert(room);
+        self.room_index.insert(key, id);
+        self.mark_idle(id, self.clock.millis(now));
+        let name = &self.rooms[id].name;
         let reply = Event::Created {
             room: name,
             protected,
@@ -127,14 +133,16 @@ impl Hub {
     pub(super) fn admit(
         &mut self,
         conn: ConnId,
-        index: usize,
+        index: RoomId,
         reference: Option<&Ref>,
         now: Instant,
     ) {
         let Some(name) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
             return;
         };
-        self.rooms[index].add(conn);
+        if self.rooms[index].add(conn) && self.rooms[index].member_count() == 1 {
+            self.mark_busy(index);
+        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.rooms.push(index);
         }
@@ -142,7 +150,7 @@ impl Hub {
         self.note_presence(index, name, true, now);
     }
 
-    pub(super) fn send_joined(&mut self, conn: ConnId, index: usize, reference: Option<&Ref>) {
+    pub(super) fn send_joined(&mut self, conn: ConnId, index: RoomId, reference: Option<&Ref>) {
         let room = &self.rooms[index];
         let members: Vec<&str> = room
             .members()
@@ -181,9 +189,12 @@ impl Hub {
     }
 
     /// Takes `conn` out of a room and queues the presence change.
-    pub(super) fn part(&mut self, conn: ConnId, index: usize, now: Instant) {
+    pub(super) fn part(&mut self, conn: ConnId, index: RoomId, now: Instant) {
         if !self.rooms[index].remove(conn) {
             return;
+        }
+        if self.rooms[index].member_count() == 0 {
+            self.mark_idle(index, self.clock.millis(now));
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.rooms.retain(|&r| r != index);
@@ -215,7 +226,7 @@ impl Hub {
 
     // ----- lookups -----
 
-    pub(super) fn room_by_name(&self, room_name: &str) -> Result<usize, Rejection> {
+    pub(super) fn room_by_name(&self, room_name: &str) -> Result<RoomId, Rejection> {
         self.room_index
             .get(&fold(room_name))
             .copied()
@@ -228,7 +239,7 @@ impl Hub {
     }
 
     /// The room, which must exist and have `conn` as a member.
-    pub(super) fn joined_room(&self, conn: ConnId, room_name: &str) -> Result<usize, Rejection> {
+    pub(super) fn joined_room(&self, conn: ConnId, room_name: &str) -> Result<RoomId, Rejection> {
         let index = self.room_by_name(room_name)?;
         if self.rooms[index].is_member(conn) {
             Ok(index)
@@ -239,16 +250,5 @@ impl Hub {
                 format!("you have not joined room {name}"),
             ))
         }
-    }
-
-    pub(super) fn summaries(&self) -> Vec<RoomSummary<'_>> {
-        self.rooms
-            .iter()
-            .map(|r| RoomSummary {
-                room: &r.name,
-                protected: r.is_protected(),
-                member_count: r.member_count(),
-            })
-            .collect()
     }
 }

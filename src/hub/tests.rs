@@ -20,10 +20,15 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Harness::loaded(Loaded::default())
+    }
+
+    /// A hub starting from what a store loaded.
+    fn loaded(loaded: Loaded) -> Self {
         let (verify_tx, verify_rx) = password::verifier_queue();
         let (store_tx, store_rx) = store::queue();
         Harness {
-            hub: Hub::new(WINDOW, verify_tx, store_tx, Loaded::default()),
+            hub: Hub::new(WINDOW, verify_tx, store_tx, loaded),
             verify_rx,
             store_rx,
             store: Store::open(":memory:").unwrap(),
@@ -33,9 +38,12 @@ impl Harness {
     }
 
     fn connect_with_queue(&mut self, conn: ConnId, capacity: usize) {
+        self.connect_from(conn, capacity, std::net::Ipv4Addr::LOCALHOST.into());
+    }
+
+    fn connect_from(&mut self, conn: ConnId, capacity: usize, addr: IpAddr) {
         let (outbox, inbox) = outbox::channel(capacity);
         self.inboxes.insert(conn, inbox);
-        let addr = std::net::Ipv4Addr::LOCALHOST.into();
         self.hub
             .handle(HubInput::Connect { conn, addr, outbox }, self.now);
     }
@@ -118,7 +126,7 @@ fn identification_comes_first() {
     h.send(1, json!({"type": "hello", "name": "  Ana  ", "ref": "a"}));
     assert_eq!(
         h.next(1),
-        json!({"type": "welcome", "name": "Ana", "rooms": [], "ref": "a"})
+        json!({"type": "welcome", "name": "Ana", "rooms": [], "rooms_total": 0, "ref": "a"})
     );
     h.send(1, json!({"type": "hello", "name": 5}));
     assert_eq!(h.error_code(1), "already_identified");
@@ -464,4 +472,195 @@ fn shutdown_closes_every_connection_as_going_away() {
     h.user(1, "Ana");
     h.hub.handle(HubInput::Shutdown, h.now);
     assert_eq!(h.next(1)["close"], close_code::GOING_AWAY);
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The frames of `conn` that are not presence (joins and leaves are not the point here).
+fn without_presence(frames: Vec<Value>) -> Vec<Value> {
+    frames
+        .into_iter()
+        .filter(|f| f["type"] != "presence")
+        .collect()
+}
+
+/// The hub's timer is set for `expected`, to the millisecond stored times are kept in.
+fn assert_due(h: &Harness, expected: Instant) {
+    let due = h.hub.next_deadline().expect("a timer");
+    let early = expected.saturating_duration_since(due);
+    assert!(
+        due <= expected && early < Duration::from_millis(1),
+        "due {due:?}, expected {expected:?}"
+    );
+}
+
+#[test]
+fn long_empty_rooms_are_removed_everywhere_and_announced() {
+    let mut h = Harness::new();
+    h.hub.room_rules.remove_after = Some(DAY);
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    h.connect_with_queue(3, 100); // not identified: hears nothing of rooms
+    assert_eq!(h.hub.next_deadline(), None, "no room, no timer");
+    for room in ["velha", "viva"] {
+        h.send(1, json!({"type": "create", "room": room}));
+    }
+    h.frames(1);
+    h.frames(2);
+    let created = h.now;
+    assert_due(&h, created + DAY);
+    // Ana stays in "viva"; "velha" has a member and a message for an hour, then none.
+    h.send(1, json!({"type": "join", "room": "viva"}));
+    h.send(1, json!({"type": "join", "room": "velha"}));
+    h.send(1, json!({"type": "text", "room": "velha", "text": "olá"}));
+    h.advance(HOUR);
+    h.send(1, json!({"type": "leave", "room": "velha"}));
+    let left = h.now;
+    h.advance(WINDOW); // the leave's presence goes out
+    h.frames(1);
+    h.run_store();
+    assert_due(&h, left + DAY);
+
+    h.advance(DAY - WINDOW - Duration::from_millis(1));
+    assert_eq!(without_presence(h.frames(1)), Vec::<Value>::new());
+    assert_eq!(h.frames(2), Vec::<Value>::new());
+    h.advance(Duration::from_millis(1));
+    let removed = json!({"type": "room_removed", "room": "velha"});
+    assert_eq!(h.frames(1), vec![removed.clone()]);
+    assert_eq!(h.frames(2), vec![removed]);
+    assert_eq!(h.frames(3), Vec::<Value>::new());
+    assert_eq!(
+        h.hub.next_deadline(),
+        None,
+        "the one room left has a member"
+    );
+
+    // Gone from the hub, the directory and the database; its name is free again.
+    h.send(2, json!({"type": "list"}));
+    let rooms = h.next(2);
+    assert_eq!(rooms["rooms"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (rooms["rooms"][0]["room"].as_str(), rooms["total"].as_u64()),
+        (Some("viva"), Some(1))
+    );
+    h.send(2, json!({"type": "join", "room": "velha"}));
+    assert_eq!(h.error_code(2), "no_such_room");
+    h.run_store();
+    let stored = h.store.load(50).unwrap();
+    let names: Vec<&str> = stored.rooms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, vec!["viva"]);
+    h.advance(DAY * 30);
+    assert_eq!(without_presence(h.frames(1)), Vec::<Value>::new());
+    h.send(2, json!({"type": "create", "room": "VELHA"}));
+    assert_eq!(h.next(2)["type"], "created");
+    h.run_store();
+    let again = h.store.load(50).unwrap();
+    let velha = again.rooms.iter().find(|r| r.name == "VELHA").unwrap();
+    assert!(
+        velha.recent.is_empty(),
+        "a new room under the old name has no old messages"
+    );
+}
+
+#[test]
+fn loaded_rooms_count_idle_from_creation_or_newest_message() {
+    let mut store = Store::open(":memory:").unwrap();
+    let now_ms = now_millis();
+    let room = |id: i64, name: &str, created_at: u64| StoreJob::CreateRoom {
+        id,
+        name: name.into(),
+        key: name.into(),
+        password_hash: None,
+        creator: "Ana".into(),
+        created_at,
+    };
+    let day_ms = DAY.as_millis() as u64;
+    let record = store::MessageRecord {
+        id: 1,
+        room_id: Some(2),
+        sender: "Ana".into(),
+        recipient: None,
+        text: "ainda aqui".into(),
+        ts: now_ms - day_ms / 2,
+    };
+    store.apply(vec![
+        room(1, "esquecida", now_ms - 3 * day_ms),
+        room(2, "falada", now_ms - 3 * day_ms),
+        room(3, "nova", now_ms - day_ms / 4),
+        StoreJob::Append { record, ack: None },
+    ]);
+    let loaded = store.load(50).unwrap();
+    let mut h = Harness::loaded(loaded);
+    h.hub.room_rules.remove_after = Some(DAY);
+    h.user(1, "Ana");
+    h.advance(Duration::ZERO);
+    assert_eq!(
+        h.frames(1),
+        vec![json!({"type": "room_removed", "room": "esquecida"})]
+    );
+    h.advance(DAY / 2 + Duration::from_secs(60));
+    assert_eq!(
+        h.frames(1),
+        vec![json!({"type": "room_removed", "room": "falada"})]
+    );
+    h.send(1, json!({"type": "create", "room": "outra"}));
+    h.frames(1);
+    assert_eq!(h.hub.rooms.len(), 2, "nova, outra");
+    // Ids are never given twice in a run, even after the highest room went.
+    assert_eq!(h.hub.room_index["outra"], 4);
+}
+
+#[test]
+fn room_creation_is_limited_per_connection_address_and_server() {
+    let mut h = Harness::new();
+    h.hub.room_rules.per_connection = 2;
+    h.hub.room_rules.per_address = 3;
+    h.hub.room_rules.max_rooms = 5;
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    h.connect_from(3, 10_000, "127.0.0.2".parse().unwrap());
+    h.send(3, json!({"type": "hello", "name": "Caio"}));
+    h.frames(3);
+    let create = |h: &mut Harness, conn: ConnId, room: &str, password: &str| {
+        h.send(
+            conn,
+            json!({"type": "create", "room": room, "password": password}),
+        );
+        let reply = without_presence(h.frames(conn))
+            .into_iter()
+            .find(|f| f["type"] != "room_added")
+            .unwrap();
+        for other in [1, 2, 3] {
+            h.frames(other);
+        }
+        match reply["type"].as_str() {
+            Some("created") => "created".to_string(),
+            _ => reply["code"].as_str().unwrap().to_string(),
+        }
+    };
+    assert_eq!(create(&mut h, 1, "a", ""), "created");
+    assert_eq!(create(&mut h, 1, "b", ""), "created");
+    // Refused before any hashing: no job reaches the verifier.
+    assert_eq!(create(&mut h, 1, "c", "segredo"), "rate_limited");
+    assert!(h.verify_rx.is_empty());
+    assert_eq!(
+        create(&mut h, 1, "A", ""),
+        "room_exists",
+        "the name is checked first"
+    );
+    // Another connection from the same address has its own allowance, not the address's.
+    assert_eq!(create(&mut h, 2, "c", ""), "created");
+    assert_eq!(create(&mut h, 2, "d", ""), "rate_limited");
+    // Another address is not held back.
+    assert_eq!(create(&mut h, 3, "d", "segredo"), "created");
+    assert_eq!(create(&mut h, 3, "e", ""), "created");
+    assert_eq!(create(&mut h, 3, "f", "segredo"), "too_many_rooms");
+    assert_eq!(h.verify_rx.len(), 1, "only d's hash");
+    // An hour later the allowances are back, but the cap still holds.
+    h.now += HOUR;
+    assert_eq!(create(&mut h, 1, "f", ""), "too_many_rooms");
+    h.hub.room_rules.max_rooms = 0;
+    assert_eq!(create(&mut h, 1, "f", ""), "created");
+    assert_eq!(create(&mut h, 2, "g", ""), "created");
 }

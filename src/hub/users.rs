@@ -3,7 +3,7 @@
 
 use super::Hub;
 use crate::ids::ConnId;
-use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection};
+use crate::protocol::{fold, ErrorCode, Event, ListQuery, Ref, Rejection};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,9 +26,11 @@ impl Hub {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.name = Some(name.clone());
         }
+        let page = self.directory.page(&ListQuery::default());
         let json = Event::Welcome {
             name: &name,
-            rooms: self.summaries(),
+            rooms: self.summaries(&page.ids),
+            rooms_total: page.total,
             reference,
         }
         .to_json();
