@@ -43,7 +43,8 @@ common flags:
   --server-arg ARG                  extra argument for the papo started here (repeatable);
                                     it runs with --port P --db :memory: --rate-limit 0
                                     --log-level warn --max-connections 20000, and
-                                    --max-connections-per-ip 0 if it knows that flag
+                                    --max-connections-per-ip 0, --rooms-per-connection 0
+                                    and --rooms-per-address 0 if it knows those flags
 
 Every client here comes from 127.0.0.1: a papo driven with --url needs
 --max-connections-per-ip 0 (or more than the scenario opens), or it turns them away with 429.
@@ -258,7 +259,7 @@ impl PapoServer {
             .args(["--rate-limit", "0", "--log-level", "warn"])
             // Room for `idle --clients 10000` plus the rooms' creator (default: 10,000).
             .args(["--max-connections", "20000"])
-            .args(per_address_limit_off(bin))
+            .args(client_limits_off(bin))
             .args(extra)
             .stdout(std::process::Stdio::null()) // its banner; warnings go to stderr
             .spawn()
@@ -284,18 +285,23 @@ impl PapoServer {
     }
 }
 
-/// `--max-connections-per-ip 0` if `bin` has that limit: every benchmark client comes from
-/// 127.0.0.1, and thousands of them would pass its default (256). A papo built before the
-/// flag existed (an old build given with `--papo-bin`) has no such limit, and would refuse
-/// to start on a flag it does not know, so its help text decides.
-fn per_address_limit_off(bin: &str) -> Vec<&'static str> {
+/// The per-client limits `bin` has, turned off: every benchmark client comes from
+/// 127.0.0.1, and thousands of them would pass `--max-connections-per-ip`'s default (256);
+/// one client makes every room of `rooms --rooms 100`, past the default allowances for
+/// making rooms. A papo built before a flag existed (an old build given with `--papo-bin`)
+/// has no such limit, and would refuse to start on a flag it does not know, so its help
+/// text decides.
+fn client_limits_off(bin: &str) -> Vec<&'static str> {
     let help = Command::new(bin).arg("--help").output();
-    match help {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("--max-connections-per-ip") => {
-            vec!["--max-connections-per-ip", "0"]
-        }
-        _ => Vec::new(),
-    }
+    let help = match &help {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(_) => String::new(),
+    };
+    ["--max-connections-per-ip", "--rooms-per-connection", "--rooms-per-address"]
+        .into_iter()
+        .filter(|flag| help.contains(flag))
+        .flat_map(|flag| [flag, "0"])
+        .collect()
 }
 
 impl Drop for PapoServer {
