@@ -47,7 +47,8 @@ common flags:
                                     and --rooms-per-address 0 if it knows those flags
 
 Every client here comes from 127.0.0.1: a papo driven with --url needs
---max-connections-per-ip 0 (or more than the scenario opens), or it turns them away with 429.
+--max-connections-per-ip 0 (or more than the scenario opens), or it turns them away with 429,
+and for `rooms` past 10 rooms --rooms-per-connection 0 --rooms-per-address 0.
 ";
 
 /// Parsed command line: the scenario and its `--flag value` pairs.
@@ -297,11 +298,15 @@ fn client_limits_off(bin: &str) -> Vec<&'static str> {
         Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
         Err(_) => String::new(),
     };
-    ["--max-connections-per-ip", "--rooms-per-connection", "--rooms-per-address"]
-        .into_iter()
-        .filter(|flag| help.contains(flag))
-        .flat_map(|flag| [flag, "0"])
-        .collect()
+    [
+        "--max-connections-per-ip",
+        "--rooms-per-connection",
+        "--rooms-per-address",
+    ]
+    .into_iter()
+    .filter(|flag| help.contains(flag))
+    .flat_map(|flag| [flag, "0"])
+    .collect()
 }
 
 impl Drop for PapoServer {

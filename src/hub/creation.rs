@@ -8,11 +8,12 @@
 //! to N and then one every 60/N minutes.
 
 use super::Hub;
+use crate::address_limit::ClientAddress;
 use crate::config::Config;
 use crate::ids::ConnId;
 use crate::protocol::{ErrorCode, Rejection};
 use crate::ratelimit::RateLimiter;
-use std::net::IpAddr;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The window the allowances count rooms in.
@@ -58,28 +59,12 @@ impl Default for RoomRules {
 /// Allowances of the addresses that made rooms lately.
 #[derive(Default)]
 pub(super) struct AddressAllowances {
-    /// By address key (`address_key`).
-    by_address: std::collections::HashMap<IpAddr, RateLimiter>,
+    /// By client address (an IPv4 address or an IPv6 /64, as the connection limit counts).
+    by_address: HashMap<ClientAddress, RateLimiter>,
     /// Size at which the allowances that filled up again are dropped; doubling it after
     /// each clean-up keeps the cost per room made constant, and the map no larger than
     /// twice the addresses that made a room within the last hour.
     prune_at: usize,
-}
-
-/// The address that limits count by: an IPv4 address, or an IPv6 address's /64 (one
-/// machine or home usually holds a whole /64, so counting single IPv6 addresses would
-/// limit nothing).
-pub(super) fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(bits.into())
-            }
-        },
-    }
 }
 
 impl Hub {
@@ -115,7 +100,7 @@ impl Hub {
             || self
                 .address_allowances
                 .by_address
-                .get_mut(&address_key(c.addr))
+                .get_mut(&ClientAddress::of(c.addr))
                 .is_none_or(|allowance| allowance.has_token(now));
         if connection_ok && address_ok {
             return Ok(());
@@ -144,7 +129,7 @@ impl Hub {
         let addresses = &mut self.address_allowances;
         addresses
             .by_address
-            .entry(address_key(c.addr))
+            .entry(ClientAddress::of(c.addr))
             .or_insert_with(|| RateLimiter::per_window(per_address, ALLOWANCE_WINDOW, now))
             .allow(now);
         if addresses.by_address.len() >= addresses.prune_at.max(ADDRESSES_BEFORE_PRUNE) {
@@ -153,23 +138,5 @@ impl Hub {
                 .retain(|_, allowance| !allowance.is_full(now));
             addresses.prune_at = addresses.by_address.len() * 2;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv6_counts_by_its_64_and_mapped_ipv4_as_ipv4() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key(c));
-        let mapped: IpAddr = "::ffff:127.0.0.2".parse().unwrap();
-        assert_eq!(address_key(mapped), "127.0.0.2".parse::<IpAddr>().unwrap());
-        let v4: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(address_key(v4), v4);
     }
 }
