@@ -50,9 +50,12 @@ impl Hub {
             return;
         };
         // The room checked against may have been removed, and another made under its name,
-        // while the check ran: its verdict is not about this room.
+        // while the check ran: the verdict is about a room that is gone.
         if !matches!(&self.rooms[index].access, Access::Protected(s) if s.phc() == Some(&job.phc)) {
-            let rejection = wrong_password(&self.rooms[index].name);
+            let rejection = Rejection::new(
+                ErrorCode::NoSuchRoom,
+                format!("room {} was removed", self.rooms[index].name),
+            );
             self.reply_error(job.conn, &rejection, job.reference.as_ref());
             return;
         }

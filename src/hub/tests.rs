@@ -664,3 +664,46 @@ fn room_creation_is_limited_per_connection_address_and_server() {
     assert_eq!(create(&mut h, 1, "f", ""), "created");
     assert_eq!(create(&mut h, 2, "g", ""), "created");
 }
+
+#[test]
+fn a_password_check_outlived_by_its_room_does_not_open_the_next_one() {
+    let mut store = Store::open(":memory:").unwrap();
+    store.apply(vec![StoreJob::CreateRoom {
+        id: 1,
+        name: "cofre".into(),
+        key: "cofre".into(),
+        password_hash: Some(password::hash("123")),
+        creator: "Ana".into(),
+        created_at: now_millis(),
+    }]);
+    let mut h = Harness::loaded(store.load(50).unwrap());
+    h.hub.room_rules.remove_after = Some(DAY);
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    // Loaded rooms know no password yet: the right one goes to the verifier.
+    h.send(
+        2,
+        json!({"type": "join", "room": "cofre", "password": "123", "ref": 5}),
+    );
+    assert_eq!(h.verify_rx.len(), 1);
+    h.advance(DAY);
+    let removed = json!({"type": "room_removed", "room": "cofre"});
+    assert_eq!(h.frames(2), vec![removed]);
+    h.send(1, json!({"type": "create", "room": "cofre"}));
+    h.frames(1);
+    h.frames(2);
+    h.verify_all();
+    let reply = h.next(2);
+    assert_eq!(
+        (reply["code"].as_str(), reply["ref"].as_i64()),
+        (Some("no_such_room"), Some(5))
+    );
+    h.advance(WINDOW);
+    assert_eq!(
+        h.frames(1),
+        Vec::<Value>::new(),
+        "nobody joined the new room"
+    );
+    h.send(2, json!({"type": "join", "room": "cofre"}));
+    assert_eq!(h.next(2)["type"], "joined");
+}
