@@ -256,17 +256,23 @@ pub fn help_text() -> String {
          Usage: papo [FLAGS]                   serve the chat\n       \
          papo backup OUT.db [FLAGS]     copy the database (safe while serving)\n\nFlags:\n",
     );
+    // The help texts start in one column, two spaces past the widest flag and its value.
+    let width = FLAGS
+        .iter()
+        .map(|f| f.name.len() + 1 + f.value.len() + 2)
+        .max()
+        .unwrap_or(0);
     for f in FLAGS {
         let left = format!("{} {}", f.name, f.value);
         let env = f.env.map(|e| format!(", env {e}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {left:<28}{} (default: {}{env})",
+            "  {left:<width$}{} (default: {}{env})",
             f.help,
             default_of(f.name)
         );
     }
-    out.push_str("  -h, --help                  print this help\n");
+    let _ = writeln!(out, "  {:<width$}print this help", "-h, --help");
     out
 }
 
