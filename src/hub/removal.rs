@@ -40,10 +40,11 @@ impl WallClock {
         self.origin_ms.saturating_add(since)
     }
 
-    /// The instant at which the wall clock reads `ms` (the origin if that was before it).
-    fn instant(&self, ms: u64) -> Instant {
+    /// The instant at which the wall clock reads `ms` (the origin if that was before it);
+    /// `None` if it is too far ahead for an `Instant` (a timer that never fires).
+    fn instant(&self, ms: u64) -> Option<Instant> {
         let ahead = Duration::from_millis(ms.saturating_sub(self.origin_ms));
-        self.origin.checked_add(ahead).unwrap_or(self.origin)
+        self.origin.checked_add(ahead)
     }
 }
 
@@ -75,7 +76,7 @@ impl Hub {
         let after = self.room_rules.remove_after?;
         let &(since, _) = self.idle.since.first()?;
         let due = since.saturating_add(after.as_millis() as u64);
-        Some(self.clock.instant(due))
+        self.clock.instant(due)
     }
 
     /// Removes every room that has stood empty for the operator's time.
