@@ -1,16 +1,22 @@
-//! The wire protocol of PROTOCOL.md: commands parsed from client frames, the events and
-//! replies the server sends, the name and text rules, and the error codes.
+//! The wire protocol of PROTOCOL.md: commands parsed from client frames and the error
+//! codes. The name and text rules live in `rules`, what the server sends in `events`;
+//! both are re-exported here so every other module names them `crate::protocol::X`.
 
+mod events;
+mod rules;
+
+pub use events::{error_json, Event, RoomSummary};
+pub use rules::{
+    fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT, MAX_USER_NAME,
+};
+
+use rules::{password_rule, trim};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 
-pub const MAX_USER_NAME: usize = 32;
-pub const MAX_ROOM_NAME: usize = 48;
-pub const MAX_TEXT: usize = 4000;
-pub const MAX_PASSWORD: usize = 128;
 pub const MAX_REF_CHARS: usize = 64;
 /// Members listed in `joined.members`; `who` lists them all.
 pub const JOINED_MEMBERS_CAP: usize = 100;
@@ -363,211 +369,11 @@ fn wrong_type(key: &str, expected: &str) -> Rejection {
     )
 }
 
-/// Surrounding Unicode White_Space removed, as PROTOCOL.md trims names and text.
-fn trim(s: &str) -> &str {
-    s.trim_matches(char::is_whitespace)
-}
-
-fn name_rule(raw: &str, max: usize) -> Option<String> {
-    let name = trim(raw);
-    let len = name.chars().count();
-    if len == 0 || len > max || name.chars().any(char::is_control) {
-        None
-    } else {
-        Some(name.to_string())
-    }
-}
-
-/// A user name: trimmed, 1 to 32 code points, no control characters.
-pub fn user_name(raw: &str) -> Result<String, Rejection> {
-    name_rule(raw, MAX_USER_NAME).ok_or_else(|| {
-        Rejection::new(
-            ErrorCode::InvalidName,
-            "a name is 1 to 32 characters, without control characters",
-        )
-    })
-}
-
-/// A room name: trimmed, 1 to 48 code points, no control characters.
-pub fn room_name(raw: &str) -> Result<String, Rejection> {
-    name_rule(raw, MAX_ROOM_NAME).ok_or_else(|| {
-        Rejection::new(
-            ErrorCode::InvalidRoom,
-            "a room name is 1 to 48 characters, without control characters",
-        )
-    })
-}
-
-/// Message text: trimmed, then 1 to 4000 code points; inner newlines kept.
-pub fn text_rule(raw: &str) -> Result<String, Rejection> {
-    let text = trim(raw);
-    let len = text.chars().count();
-    if len == 0 {
-        Err(Rejection::new(ErrorCode::InvalidText, "the text is empty"))
-    } else if len > MAX_TEXT {
-        Err(Rejection::new(
-            ErrorCode::InvalidText,
-            format!("the text is longer than {MAX_TEXT} characters"),
-        ))
-    } else {
-        Ok(text.to_string())
-    }
-}
-
-fn password_rule(raw: &str) -> Result<String, Rejection> {
-    if raw.chars().count() > MAX_PASSWORD {
-        Err(Rejection::new(
-            ErrorCode::InvalidText,
-            format!("a password is at most {MAX_PASSWORD} characters"),
-        ))
-    } else {
-        Ok(raw.to_string())
-    }
-}
-
-/// The key two names share when they differ only in case.
-pub fn fold(name: &str) -> String {
-    name.to_lowercase()
-}
-
-// ----- What the server sends. Field order follows PROTOCOL.md. -----
-
-#[derive(Serialize)]
-pub struct RoomSummary<'a> {
-    pub room: &'a str,
-    pub protected: bool,
-    pub member_count: usize,
-}
-
-/// Every frame the server sends, serialised once and shared between recipients.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event<'a> {
-    Welcome {
-        name: &'a str,
-        /// The directory's first page, as a `list` with the defaults gets it.
-        rooms: Vec<RoomSummary<'a>>,
-        /// Rooms on the server, so a client knows whether to page on.
-        rooms_total: usize,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Created {
-        room: &'a str,
-        protected: bool,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Joined {
-        room: &'a str,
-        protected: bool,
-        member_count: usize,
-        members: Vec<&'a str>,
-        history: Vec<&'a RawValue>,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Left {
-        room: &'a str,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Ack {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ts: Option<u64>,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Rooms {
-        rooms: Vec<RoomSummary<'a>>,
-        /// Rooms matching the query (`q`), on every page.
-        total: usize,
-        /// Whether a page follows this one.
-        more: bool,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Members {
-        room: &'a str,
-        member_count: usize,
-        members: Vec<&'a str>,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    History {
-        room: &'a str,
-        messages: Vec<&'a RawValue>,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Message {
-        room: &'a str,
-        id: u64,
-        from: &'a str,
-        text: &'a str,
-        ts: u64,
-    },
-    Dm {
-        id: u64,
-        from: &'a str,
-        to: &'a str,
-        text: &'a str,
-        ts: u64,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-    Presence {
-        room: &'a str,
-        joined: Vec<&'a str>,
-        left: Vec<&'a str>,
-        member_count: usize,
-    },
-    RoomAdded {
-        room: &'a str,
-        protected: bool,
-    },
-    /// A room is gone (long empty, or deleted); its name is free again.
-    RoomRemoved {
-        room: &'a str,
-    },
-    Typing {
-        room: &'a str,
-        user: &'a str,
-    },
-    Error {
-        code: ErrorCode,
-        message: &'a str,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
-    },
-}
-
-impl Event<'_> {
-    /// The JSON text of this event.
-    pub fn to_json(&self) -> String {
-        // Serialising these plain structs cannot fail: no maps with non-string keys, no
-        // failing Serialize impls.
-        serde_json::to_string(self).expect("events always serialise")
-    }
-}
-
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let json = serde_json::to_string(self).map_err(|_| fmt::Error)?;
         f.write_str(json.trim_matches('"'))
     }
-}
-
-/// The `error` reply for a rejection.
-pub fn error_json(rejection: &Rejection, reference: Option<&Ref>) -> String {
-    Event::Error {
-        code: rejection.code,
-        message: &rejection.message,
-        reference,
-    }
-    .to_json()
 }
 
 #[cfg(test)]
@@ -583,20 +389,6 @@ mod tests {
             Err(bad) => bad.rejection.code,
             Ok(r) => r.command.expect_err("expected an error").code,
         }
-    }
-
-    #[test]
-    fn names_are_trimmed_and_bounded_in_code_points() {
-        assert_eq!(user_name("\u{3000} Ana \n").unwrap(), "Ana");
-        assert_eq!(user_name(&"😀".repeat(32)).unwrap().chars().count(), 32);
-        assert!(user_name(&"😀".repeat(33)).is_err());
-        assert!(user_name("   ").is_err());
-        assert!(user_name("a\u{7}b").is_err());
-        assert!(room_name(&"x".repeat(48)).is_ok());
-        assert_eq!(
-            room_name(&"x".repeat(49)).unwrap_err().code,
-            ErrorCode::InvalidRoom
-        );
     }
 
     #[test]
@@ -738,27 +530,5 @@ mod tests {
         ] {
             assert_eq!(code(bad), ErrorCode::BadRequest, "{bad}");
         }
-    }
-
-    #[test]
-    fn events_serialise_in_protocol_shape() {
-        let r = Ref::Int(7);
-        let json = Event::Ack {
-            id: None,
-            ts: None,
-            reference: Some(&r),
-        }
-        .to_json();
-        assert_eq!(json, r#"{"type":"ack","ref":7}"#);
-        let json = Event::Error {
-            code: ErrorCode::WrongPassword,
-            message: "m",
-            reference: None,
-        }
-        .to_json();
-        assert_eq!(
-            json,
-            r#"{"type":"error","code":"wrong_password","message":"m"}"#
-        );
     }
 }

@@ -1,0 +1,164 @@
+//! What the server sends: every event and reply of PROTOCOL.md, serialised once and
+//! shared between recipients. Field order follows PROTOCOL.md.
+
+use super::{ErrorCode, Ref, Rejection};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+#[derive(Serialize)]
+pub struct RoomSummary<'a> {
+    pub room: &'a str,
+    pub protected: bool,
+    pub member_count: usize,
+}
+
+/// Every frame the server sends, serialised once and shared between recipients.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event<'a> {
+    Welcome {
+        name: &'a str,
+        /// The directory's first page, as a `list` with the defaults gets it.
+        rooms: Vec<RoomSummary<'a>>,
+        /// Rooms on the server, so a client knows whether to page on.
+        rooms_total: usize,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Created {
+        room: &'a str,
+        protected: bool,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Joined {
+        room: &'a str,
+        protected: bool,
+        member_count: usize,
+        members: Vec<&'a str>,
+        history: Vec<&'a RawValue>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Left {
+        room: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Ack {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ts: Option<u64>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Rooms {
+        rooms: Vec<RoomSummary<'a>>,
+        /// Rooms matching the query (`q`), on every page.
+        total: usize,
+        /// Whether a page follows this one.
+        more: bool,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Members {
+        room: &'a str,
+        member_count: usize,
+        members: Vec<&'a str>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    History {
+        room: &'a str,
+        messages: Vec<&'a RawValue>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Message {
+        room: &'a str,
+        id: u64,
+        from: &'a str,
+        text: &'a str,
+        ts: u64,
+    },
+    Dm {
+        id: u64,
+        from: &'a str,
+        to: &'a str,
+        text: &'a str,
+        ts: u64,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Presence {
+        room: &'a str,
+        joined: Vec<&'a str>,
+        left: Vec<&'a str>,
+        member_count: usize,
+    },
+    RoomAdded {
+        room: &'a str,
+        protected: bool,
+    },
+    /// A room is gone (long empty, or deleted); its name is free again.
+    RoomRemoved {
+        room: &'a str,
+    },
+    Typing {
+        room: &'a str,
+        user: &'a str,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+}
+
+impl Event<'_> {
+    /// The JSON text of this event.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys, no
+        // failing Serialize impls.
+        serde_json::to_string(self).expect("events always serialise")
+    }
+}
+
+/// The `error` reply for a rejection.
+pub fn error_json(rejection: &Rejection, reference: Option<&Ref>) -> String {
+    Event::Error {
+        code: rejection.code,
+        message: &rejection.message,
+        reference,
+    }
+    .to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_in_protocol_shape() {
+        let r = Ref::Int(7);
+        let json = Event::Ack {
+            id: None,
+            ts: None,
+            reference: Some(&r),
+        }
+        .to_json();
+        assert_eq!(json, r#"{"type":"ack","ref":7}"#);
+        let json = Event::Error {
+            code: ErrorCode::WrongPassword,
+            message: "m",
+            reference: None,
+        }
+        .to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"error","code":"wrong_password","message":"m"}"#
+        );
+    }
+}
