@@ -448,7 +448,9 @@ mod tests {
         assert!(fold("ﷺ").chars().count() > 1);
     }
 
-    /// The key of every code point is a fixed point, reached within 3 rounds.
+    /// The key of every code point is a fixed point, reached within 3 rounds, and the same
+    /// as the key of its lower-case form (so a key version 1 stored, the lower-cased name,
+    /// is never another name's key: see the store's `name_key`).
     #[test]
     fn the_key_of_every_code_point_is_stable() {
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
@@ -468,6 +470,7 @@ mod tests {
                 assert!(rounds <= 3, "U+{:04X} takes more than 3 rounds", c as u32);
             }
             assert_eq!(fold(&name), key, "U+{:04X}", c as u32);
+            assert_eq!(fold(&name.to_lowercase()), key, "U+{:04X}", c as u32);
         }
     }
 
@@ -494,6 +497,7 @@ mod tests {
                 .collect();
             let key = fold(&s);
             assert_eq!(fold(&key), key, "{s:?}");
+            assert_eq!(fold(&s.to_lowercase()), key, "{s:?} lower-cased");
         }
     }
 
