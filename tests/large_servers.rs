@@ -400,3 +400,23 @@ fn long_empty_rooms_are_removed_and_every_identified_connection_hears_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn rooms_are_listed_and_searched_by_their_case_folded_names() {
+    let s = TestServer::default_config();
+    let mut ana = Client::hello(s.addr, "Ana");
+    for room in ["Straße", "ＺＯＯ", "ábaco", "beta"] {
+        assert_eq!(ana.create(room, None)["type"], "created");
+    }
+    let listed = ana.request(json!({"type": "list"}), json!(1));
+    let rooms: Vec<Value> = listed["rooms"].as_array().unwrap().clone();
+    let names: Vec<&str> = rooms.iter().map(|r| r["room"].as_str().unwrap()).collect();
+    // By case-folded name, code point by code point (PROTOCOL.md names no collation):
+    // `beta` < `strasse` < `zoo` (fullwidth folds to ASCII) < `ábaco`.
+    assert_eq!(names, ["beta", "Straße", "ＺＯＯ", "ábaco"]);
+    let found = ana.request(json!({"type": "list", "q": "STRASSE"}), json!(2));
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["rooms"][0]["room"], "Straße");
+    let zoo = ana.request(json!({"type": "list", "q": "zoo"}), json!(3));
+    assert_eq!(zoo["rooms"][0]["room"], "ＺＯＯ");
+}

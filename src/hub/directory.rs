@@ -9,9 +9,11 @@ use crate::protocol::{fold, Event, ListQuery, Ref, RoomSummary};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-/// The key rooms are listed by: the name case-folded. The one place the order is decided.
+/// The key rooms are listed by: the name case-folded (PROTOCOL.md 1.1: "in the order of
+/// their case-folded names"; `q` matches ignoring case the same way). The one place the
+/// order is decided.
 pub(super) fn order_key(name: &str) -> String {
-    name.to_lowercase()
+    crate::protocol::case_fold(name)
 }
 
 /// Rooms ordered by name.

@@ -127,6 +127,20 @@ impl Hub {
             store,
         };
         for stored in loaded.rooms {
+            // Names written by an older papo may now be one name (stricter rules: Cyrillic
+            // `Аna` and `Ana`). The first room keeps the name; a later one is left in the
+            // database untouched, unreachable, and the operator is told which.
+            let key = fold(&stored.name);
+            if let Some(&first) = hub.room_index.get(&key) {
+                log::warn!(
+                    "room {:?} (id {}) is the same name as room {:?} (id {first}) under the \
+                     stricter name rules; it is not served (its messages stay in the database)",
+                    stored.name,
+                    stored.id,
+                    hub.rooms[first].name
+                );
+                continue;
+            }
             let access = match &stored.password_hash {
                 Some(phc) => Access::Protected(Secret::from_phc(phc)),
                 None => Access::Public,
@@ -139,7 +153,7 @@ impl Hub {
             }
             let id = room.id;
             hub.next_room_id = hub.next_room_id.max(id + 1);
-            hub.room_index.insert(fold(&room.name), id);
+            hub.room_index.insert(key, id);
             hub.directory.insert(&room.name, id);
             hub.rooms.insert(room);
             hub.mark_idle(id, stored.last_active);

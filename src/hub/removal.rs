@@ -115,7 +115,10 @@ impl Hub {
         let Some(room) = self.rooms.remove(id) else {
             return;
         };
-        self.room_index.remove(&fold(&room.name));
+        let key = fold(&room.name);
+        if self.room_index.get(&key) == Some(&id) {
+            self.room_index.remove(&key);
+        }
         self.directory.remove(&room.name);
         self.persist(StoreJob::DeleteRoom { id });
         let removed = EncodedFrame::text(&Event::RoomRemoved { room: &room.name }.to_json());

@@ -707,3 +707,46 @@ fn a_password_check_outlived_by_its_room_does_not_open_the_next_one() {
     h.send(2, json!({"type": "join", "room": "cofre"}));
     assert_eq!(h.next(2)["type"], "joined");
 }
+
+#[test]
+fn stored_rooms_that_are_now_one_name_keep_the_first_and_removal_spares_it() {
+    // A database from version 1, which compared names by lower-casing only, may hold
+    // rooms the stricter rules call one name: Latin `Ana` and Cyrillic `Аna`.
+    let mut store = Store::open(":memory:").unwrap();
+    let room = |id: i64, name: &str, created_at: u64| StoreJob::CreateRoom {
+        id,
+        name: name.into(),
+        key: name.to_lowercase(),
+        password_hash: None,
+        creator: "Beto".into(),
+        created_at,
+    };
+    let day_ms = DAY.as_millis() as u64;
+    store.apply(vec![
+        room(1, "Ana", now_millis() - 3 * day_ms),
+        room(2, "\u{410}na", now_millis() - 3 * day_ms),
+    ]);
+    let mut h = Harness::loaded(store.load(50).unwrap());
+    h.user(1, "Beto");
+    h.send(1, json!({"type": "join", "room": "\u{410}NA"}));
+    let joined = h.next(1);
+    assert_eq!(joined["type"], "joined");
+    assert_eq!(joined["room"], "Ana", "the first room keeps the name");
+    h.send(1, json!({"type": "list"}));
+    let rooms = h.next(1);
+    assert_eq!(
+        rooms["total"], 1,
+        "the shadowed room is not served: {rooms}"
+    );
+    // The first room, joined and then left, is the only one removal may take; the
+    // shadowed one is not in the hub, so nothing can remove the first one's name.
+    h.send(1, json!({"type": "leave", "room": "Ana"}));
+    h.frames(1);
+    h.hub.room_rules.remove_after = Some(DAY);
+    h.advance(DAY + Duration::from_secs(60));
+    assert_eq!(
+        h.frames(1),
+        vec![json!({"type": "room_removed", "room": "Ana"})]
+    );
+    assert!(h.hub.room_index.is_empty());
+}

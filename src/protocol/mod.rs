@@ -7,7 +7,8 @@ mod rules;
 
 pub use events::{error_json, Event, RoomSummary};
 pub use rules::{
-    fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT, MAX_USER_NAME,
+    case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
+    MAX_USER_NAME,
 };
 
 use rules::{password_rule, trim};

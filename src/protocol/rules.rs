@@ -247,6 +247,18 @@ pub fn fold(name: &str) -> String {
     settle(name)
 }
 
+/// A name as caseless matching sees it: NFKC, then full case folding (`ΟΔΟΣ` → `οδοσ`,
+/// `ＡＮＡ` → `ana`, `Straße` → `strasse`). Rooms are listed in this order and `list`'s `q`
+/// matches in it; unlike `fold` it keeps letters that only look alike apart, so it sorts
+/// and searches the way people read.
+pub fn case_fold(name: &str) -> String {
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
+    let compatible: String = name.nfkc().collect();
+    CaseMapper::new().fold_string(&compatible).into_owned()
+}
+
 /// `fold` the long way: `key_round` until it changes nothing.
 fn settle(name: &str) -> String {
     let mut key = key_round(name);
