@@ -8,6 +8,7 @@
 mod address_limit;
 mod capacity;
 pub mod config;
+mod frame;
 mod head;
 mod http;
 pub mod hub;

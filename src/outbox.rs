@@ -1,60 +1,15 @@
 //! A connection's outgoing queue: frames encoded once and shared, the bound past which a
 //! connection is a slow consumer, and the claim that lets one writer at a time drain it.
+//! It knows whoever drains it only through `Drainer`, so the writer pool depends on the
+//! outbox and never the other way round.
 
-use crate::writer::Route;
+use crate::frame;
+pub use crate::frame::{close_code, EncodedFrame, PING_WIRE};
+use crate::room::ConnId;
 use std::collections::VecDeque;
+use std::net::TcpStream;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// A server→client WebSocket text frame, encoded once (header and JSON payload in one
-/// buffer) so a broadcast to a thousand members costs a thousand `Arc` clones, not a
-/// thousand serialisations. Server frames are unmasked, so the bytes are the same for
-/// every recipient.
-#[derive(Debug)]
-pub struct EncodedFrame {
-    wire: Vec<u8>,
-    payload_start: usize,
-}
-
-impl EncodedFrame {
-    /// Encodes `json` as one final text frame.
-    pub fn text(json: &str) -> Arc<Self> {
-        Arc::new(Self::encode(0x1, json.as_bytes()))
-    }
-
-    /// Encodes a control or data frame with the given opcode (RFC 6455 §5.2).
-    fn encode(opcode: u8, payload: &[u8]) -> Self {
-        let len = payload.len();
-        let mut wire = Vec::with_capacity(len + 10);
-        wire.push(0x80 | opcode); // FIN set: we never fragment.
-        if len < 126 {
-            wire.push(len as u8);
-        } else if len <= u16::MAX as usize {
-            wire.push(126);
-            wire.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            wire.push(127);
-            wire.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-        let payload_start = wire.len();
-        wire.extend_from_slice(payload);
-        EncodedFrame {
-            wire,
-            payload_start,
-        }
-    }
-
-    /// The bytes to write to the socket.
-    pub fn wire(&self) -> &[u8] {
-        &self.wire
-    }
-
-    /// The JSON text this frame carries.
-    pub fn json(&self) -> &str {
-        // Only `text` builds frames whose payload is read back, and it took a &str.
-        std::str::from_utf8(&self.wire[self.payload_start..]).unwrap_or("")
-    }
-}
 
 /// What a writer is asked to write.
 #[derive(Debug)]
@@ -73,33 +28,8 @@ pub enum Outbound {
 
 impl Outbound {
     pub fn pong(payload: &[u8]) -> Self {
-        Outbound::Pong(EncodedFrame::encode(0xA, payload).wire)
+        Outbound::Pong(frame::pong_wire(payload))
     }
-
-    pub fn close_wire(code: u16, reason: &str) -> Vec<u8> {
-        let mut payload = code.to_be_bytes().to_vec();
-        // A control frame's payload is at most 125 bytes.
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        payload.extend_from_slice(&reason.as_bytes()[..end]);
-        EncodedFrame::encode(0x8, &payload).wire
-    }
-}
-
-/// A ping frame with no payload.
-pub const PING_WIRE: [u8; 2] = [0x89, 0x00];
-
-/// Close codes of RFC 6455 that papo sends.
-pub mod close_code {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY_VIOLATION: u16 = 1008;
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
 }
 
 /// How a push went.
@@ -110,6 +40,31 @@ pub enum Push {
     Slow,
     /// The connection is already gone or closing.
     Closed,
+}
+
+/// Whoever drains announced queues: the writer pool implements it. This is all the outbox
+/// knows of its writer, which keeps the dependency one way (writer → outbox).
+pub trait Drainer: Send + Sync {
+    /// Takes a queue whose claim the caller holds, to drain it soon.
+    fn enqueue(&self, inbox: Inbox);
+    /// Wakes the drainer if it sleeps.
+    fn wake(&self);
+}
+
+/// Where a connection's queue is written: its socket, and who drains the queue onto it.
+pub struct Route {
+    /// The connection, for the writer's logs and the name of a thread it may give it.
+    pub conn: ConnId,
+    /// The socket the queue is written to (shared with the connection's reader).
+    pub stream: Arc<TcpStream>,
+    /// The writer that drains this queue whenever a push announces it.
+    pub worker: Arc<dyn Drainer>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Route(connection {})", self.conn)
+    }
 }
 
 /// The pushing side of a connection's queue (the hub, the store, the reader); cheap to
@@ -337,29 +292,6 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_carry_their_length_in_the_header() {
-        let small = EncodedFrame::text("{}");
-        assert_eq!(small.wire(), b"\x81\x02{}");
-        assert_eq!(small.json(), "{}");
-        let medium = "x".repeat(300);
-        assert_eq!(
-            &EncodedFrame::text(&medium).wire()[..4],
-            &[0x81, 126, 0x01, 0x2c]
-        );
-        let large = "y".repeat(70_000);
-        let frame = EncodedFrame::text(&large);
-        assert_eq!(frame.wire()[1], 127);
-        assert_eq!(frame.json().len(), 70_000);
-    }
-
-    #[test]
-    fn close_reason_is_cut_to_fit_a_control_frame() {
-        let wire = Outbound::close_wire(1008, &"é".repeat(100));
-        assert!(wire.len() <= 127);
-        assert_eq!(&wire[2..4], &1008u16.to_be_bytes());
-    }
 
     #[test]
     fn a_full_queue_marks_the_connection_slow_once() {

@@ -9,7 +9,8 @@
 //! stack. A pool thread that is already awake pays only for the send itself (about 1.5 µs
 //! in a bare send loop on this machine).
 
-use crate::outbox::{close_code, Inbox, Outbound, PING_WIRE};
+use crate::frame::{self, close_code, PING_WIRE};
+use crate::outbox::{Drainer, Inbox, Outbound};
 use crate::room::ConnId;
 use crate::threads::ThreadCount;
 use crossbeam_channel::{Receiver, Sender};
@@ -27,19 +28,6 @@ const TURN_BATCHES: usize = 4;
 const POOL_STACK: usize = 256 * 1024;
 /// The stack of a thread that waits on one full socket.
 const BACKLOG_STACK: usize = 128 * 1024;
-
-/// Where a connection's queue is written: its socket, and the pool thread that serves it.
-pub struct Route {
-    pub conn: ConnId,
-    pub stream: Arc<TcpStream>,
-    pub worker: Arc<Worker>,
-}
-
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Route(connection {})", self.conn)
-    }
-}
 
 /// The writer threads, started with the server and stopped after its last connection.
 pub struct WriterPool {
@@ -131,15 +119,15 @@ impl Drop for WriterPool {
     }
 }
 
-impl Worker {
+impl Drainer for Worker {
     /// Takes a queue whose claim the caller holds; the thread writes it when it gets to it.
-    pub fn enqueue(&self, inbox: Inbox) {
+    fn enqueue(&self, inbox: Inbox) {
         // The worker holds the receiving end for as long as it exists.
         let _ = self.ready_tx.send(inbox);
     }
 
     /// Wakes the thread if it sleeps.
-    pub fn wake(&self) {
+    fn wake(&self) {
         // Pairs with the fence in `run`: either the thread sees the queue just announced,
         // or this sees `sleeping` and unparks it.
         fence(Ordering::SeqCst);
@@ -149,7 +137,9 @@ impl Worker {
             }
         }
     }
+}
 
+impl Worker {
     fn run(&self) {
         let _ = self.thread.set(std::thread::current());
         let mut batch = Vec::with_capacity(WRITE_BATCH);
@@ -312,7 +302,7 @@ fn write_batch(stream: &TcpStream, batch: &[Outbound], skip: usize, mode: Mode) 
     let close_wire = batch
         .iter()
         .find_map(|item| match item {
-            Outbound::Close(code, reason) => Some(Outbound::close_wire(*code, reason)),
+            Outbound::Close(code, reason) => Some(frame::close_wire(*code, reason)),
             _ => None,
         })
         .unwrap_or_default();
@@ -373,7 +363,8 @@ fn send_now(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{self, EncodedFrame, Outbox, Push};
+    use crate::frame::EncodedFrame;
+    use crate::outbox::{self, Outbox, Push, Route};
     use std::io::Read;
     use std::net::TcpListener;
     use std::time::{Duration, Instant};

@@ -5,11 +5,11 @@
 
 use crate::config::Config;
 use crate::hub::HubInput;
-use crate::outbox::{self, close_code, Outbound, Outbox, Push};
+use crate::outbox::{self, close_code, Outbound, Outbox, Push, Route};
 use crate::protocol::{self, ErrorCode, Ref, Rejection};
 use crate::ratelimit::RateLimiter;
 use crate::room::ConnId;
-use crate::writer::{Route, WriterPool};
+use crate::writer::WriterPool;
 use crossbeam_channel::Sender;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
