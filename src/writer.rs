@@ -528,7 +528,9 @@ mod tests {
         // Everything reached the fast client while the slow one read nothing.
         assert_eq!(reader.join().unwrap(), pushed * 204 + 4);
         let (texts, close) = read_until_end(slow_client);
-        assert!(!texts.is_empty() && texts.len() < pushed);
+        // What the slow client got before its queue overflowed depends on when its writer
+        // ran (on a loaded machine, maybe not at all); never everything.
+        assert!(texts.len() < pushed);
         assert_eq!(close, Some(close_code::POLICY_VIOLATION));
         assert_eq!(slow.push(frame), Push::Closed);
         assert!(
