@@ -22,6 +22,12 @@ use std::thread::{JoinHandle, Thread};
 
 /// Frames written with one system call at most.
 const WRITE_BATCH: usize = 64;
+/// Bytes a batch takes from a queue, unless its first frame alone is bigger. A batch has
+/// left its queue's byte count, and a connection whose socket is full keeps its batch while
+/// its thread waits (up to the write timeout), so this bounds what a client that stopped
+/// reading pins beyond its queue. A 256 KiB `writev` is already a big write: a larger
+/// batch would only save system calls for clients that keep up with large frames.
+const BATCH_BYTES: usize = 256 * 1024;
 /// Batches a pool thread writes for one connection before serving the others first.
 const TURN_BATCHES: usize = 4;
 /// A pool thread's stack: it only moves bytes.
@@ -276,7 +282,7 @@ fn fill(inbox: &Inbox, batch: &mut Vec<Outbound>) {
         ));
         return;
     }
-    inbox.take_batch(batch, WRITE_BATCH);
+    inbox.take_batch(batch, WRITE_BATCH, BATCH_BYTES);
 }
 
 /// Ends a connection's writing side and wakes its reader.
@@ -364,7 +370,7 @@ fn send_now(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
 mod tests {
     use super::*;
     use crate::frame::EncodedFrame;
-    use crate::outbox::{self, Outbox, Push, Route};
+    use crate::outbox::{self, Limits, Outbox, Push, Route};
     use std::io::Read;
     use std::net::TcpListener;
     use std::time::{Duration, Instant};
@@ -403,7 +409,11 @@ mod tests {
             stream: stream.clone(),
             worker: pool.worker_for(conn),
         };
-        outbox::routed(cap, route)
+        let limits = Limits {
+            frames: cap,
+            bytes: usize::MAX,
+        };
+        outbox::routed(limits, route)
     }
 
     /// What a client read until the server ended the connection: the text frames, and
