@@ -8,9 +8,10 @@
 //!
 //! Reports the server's RSS when idle (room filled, nobody attacking), its peak during the
 //! attack (VmHWM, and the highest VmRSS sampled every 100 ms), and its RSS after the
-//! attackers are gone. Meanwhile a bystander member receives a tick from the room's owner
-//! every 100 ms: it must miss none, and it counts the attackers the server drops (their
-//! `presence` left).
+//! attackers are gone. Meanwhile a bystander, a member of the big room, receives a tick
+//! from the room's owner every 100 ms in a second room (ticks in the big room would push
+//! its long messages out of `joined` and weaken the attack): it must miss none, and it
+//! counts the attackers the server drops (their `presence` left in the big room).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
     let duration = o.secs("duration", 20.0)?;
     let after = o.secs("after", 60.0)?;
     let room = env.room("amp", 0);
+    let tick_room = env.room("tick", 0);
 
     // The room, filled by its owner, who stays to send the ticks.
     let mut owner = Conn::connect(&env.target).await?;
@@ -64,6 +66,8 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
     .await?;
     request(&mut owner, json!({"type": "create", "room": room})).await?;
     request(&mut owner, json!({"type": "join", "room": room})).await?;
+    request(&mut owner, json!({"type": "create", "room": tick_room})).await?;
+    request(&mut owner, json!({"type": "join", "room": tick_room})).await?;
     let text = "😀".repeat(chars);
     for _ in 0..messages {
         request(
@@ -79,6 +83,7 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
     )
     .await?;
     let joined = request(&mut bystander, json!({"type": "join", "room": room})).await?;
+    request(&mut bystander, json!({"type": "join", "room": tick_room})).await?;
     let joined_bytes = joined.to_string().len();
     let history = json!({"type": "history", "room": room, "limit": 100});
     let history_bytes = request(&mut bystander, history.clone())
@@ -93,8 +98,14 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
     let counts = Arc::new(Counts::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let t0 = Instant::now();
-    let watcher = tokio::spawn(watch_room(bystander, t0, counts.clone(), stop_rx.clone()));
-    let ticker = tokio::spawn(tick(owner, room.clone(), counts.clone(), stop_rx.clone()));
+    let watcher = tokio::spawn(watch_room(
+        bystander,
+        room.clone(),
+        t0,
+        counts.clone(),
+        stop_rx.clone(),
+    ));
+    let ticker = tokio::spawn(tick(owner, tick_room, counts.clone(), stop_rx.clone()));
     let peak_rss = Arc::new(AtomicU64::new(0));
     let sampler = tokio::spawn(sample_peak(
         env.server_pid,
@@ -317,10 +328,11 @@ async fn tick(
 }
 
 /// The bystander reads everything: ticks (which must come in order, none missing) and
-/// the attackers' leaves. Once told to stop it waits briefly for the last ticks. False if
+/// the attackers' leaves from `room`. Once told to stop it waits briefly for the last ticks. False if
 /// its connection failed.
 async fn watch_room(
     mut conn: Conn,
+    room: String,
     t0: Instant,
     counts: Arc<Counts>,
     mut stop: watch::Receiver<bool>,
@@ -364,7 +376,7 @@ async fn watch_room(
                     next = n + 1;
                 }
             }
-            Some("presence") => {
+            Some("presence") if v["room"] == room.as_str() => {
                 let left = v["left"].as_array().map_or(0, Vec::len) as u64;
                 // Leaves after the stop are the attackers hanging up, not being dropped.
                 if left > 0 && grace.is_none() {
