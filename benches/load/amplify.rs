@@ -97,13 +97,15 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
 
     let counts = Arc::new(Counts::default());
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The bystander stops only once the last tick is sent, so it can wait for that one.
+    let (ticks_done_tx, ticks_done_rx) = watch::channel(false);
     let t0 = Instant::now();
     let watcher = tokio::spawn(watch_room(
         bystander,
         room.clone(),
         t0,
         counts.clone(),
-        stop_rx.clone(),
+        (stop_rx.clone(), ticks_done_rx),
     ));
     let ticker = tokio::spawn(tick(owner, tick_room, counts.clone(), stop_rx.clone()));
     let peak_rss = Arc::new(AtomicU64::new(0));
@@ -140,6 +142,7 @@ pub async fn run(env: &Env, o: &Opts) -> Result<Report> {
     let _ = sampler.await;
     let peak = env.server_pid.and_then(sample);
     let ticks_ok = ticker.await.unwrap_or(false);
+    let _ = ticks_done_tx.send(true);
     let watched = watcher.await.unwrap_or(false);
 
     // After: how much of the peak the server gives back, and how soon.
@@ -328,14 +331,15 @@ async fn tick(
 }
 
 /// The bystander reads everything: ticks (which must come in order, none missing) and
-/// the attackers' leaves from `room`. Once told to stop it waits briefly for the last ticks. False if
-/// its connection failed.
+/// the attackers' leaves from `room` until the attack is over (leaves after it are the
+/// attackers hanging up). Once the ticks are done it waits briefly for the last of them.
+/// False if its connection failed.
 async fn watch_room(
     mut conn: Conn,
     room: String,
     t0: Instant,
     counts: Arc<Counts>,
-    mut stop: watch::Receiver<bool>,
+    (attack_over, mut ticks_done): (watch::Receiver<bool>, watch::Receiver<bool>),
 ) -> bool {
     let mut next = 1u64;
     let mut grace: Option<Instant> = None;
@@ -349,7 +353,7 @@ async fn watch_room(
             }
         }
         let frame = tokio::select! {
-            _ = stop.changed(), if grace.is_none() => {
+            _ = ticks_done.changed(), if grace.is_none() => {
                 grace = Some(Instant::now() + Duration::from_secs(5));
                 continue;
             }
@@ -378,8 +382,7 @@ async fn watch_room(
             }
             Some("presence") if v["room"] == room.as_str() => {
                 let left = v["left"].as_array().map_or(0, Vec::len) as u64;
-                // Leaves after the stop are the attackers hanging up, not being dropped.
-                if left > 0 && grace.is_none() {
+                if left > 0 && !*attack_over.borrow() {
                     counts.dropped.fetch_add(left, Ordering::Relaxed);
                     counts
                         .last_drop_ms
