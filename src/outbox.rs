@@ -5,7 +5,7 @@
 
 use crate::frame;
 pub use crate::frame::{close_code, EncodedFrame, PING_WIRE};
-use crate::room::ConnId;
+use crate::ids::ConnId;
 use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::sync::atomic::{fence, AtomicBool, Ordering};

@@ -10,8 +10,8 @@
 //! in a bare send loop on this machine).
 
 use crate::frame::{self, close_code, PING_WIRE};
+use crate::ids::ConnId;
 use crate::outbox::{Drainer, Inbox, Outbound};
-use crate::room::ConnId;
 use crate::threads::ThreadCount;
 use crossbeam_channel::{Receiver, Sender};
 use std::io::{self, IoSlice, Write};
