@@ -24,6 +24,9 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Frames queued for one connection before it counts as a slow consumer (close 1008).
     pub queue_frames: usize,
+    /// Bytes of frames queued for one connection before it counts as a slow consumer
+    /// (close 1008): bounds what a client that does not read makes the server hold.
+    pub queue_bytes: usize,
     /// Commands a second per connection; 0 turns rate limiting off.
     pub rate_limit: u32,
     /// Commands a connection may send in one burst above the rate.
@@ -73,6 +76,7 @@ impl Default for Config {
             // the proxy).
             max_connections_per_ip: 256,
             queue_frames: 1024,
+            queue_bytes: QUEUE_BYTES,
             rate_limit: 20,
             rate_burst: 50,
             writer_threads: std::thread::available_parallelism()
@@ -91,6 +95,14 @@ impl Default for Config {
         }
     }
 }
+
+/// The default `--queue-bytes`, 4 MiB. It must hold the largest single reply: a `history`
+/// of 100 messages of 4,000 code points is 1.6 MB when every character takes four bytes,
+/// and at most about 2.5 MB when every one is a control character that JSON escapes to six
+/// (`\u0001`); 4 MiB leaves room for that plus the frames already waiting. A client that
+/// stops reading then pins at most this plus one writer batch (see writer.rs), so three
+/// such clients stay near 20 MB rather than the ~800 MB a 1,024-frame bound let each earn.
+pub const QUEUE_BYTES: usize = 4 << 20;
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -167,6 +179,12 @@ const FLAGS: &[Flag] = &[
         help: "frames queued per connection before close 1008",
     },
     Flag {
+        name: "--queue-bytes",
+        value: "N",
+        env: None,
+        help: "bytes queued per connection before close 1008 (fit a full history)",
+    },
+    Flag {
         name: "--rate-limit",
         value: "N",
         env: None,
@@ -236,6 +254,7 @@ pub fn help_text() -> String {
             "--max-connections" => d.max_connections.to_string(),
             "--max-connections-per-ip" => d.max_connections_per_ip.to_string(),
             "--queue-frames" => d.queue_frames.to_string(),
+            "--queue-bytes" => d.queue_bytes.to_string(),
             "--rate-limit" => d.rate_limit.to_string(),
             "--rate-burst" => d.rate_burst.to_string(),
             "--max-rooms" => d.max_rooms.to_string(),
@@ -347,6 +366,7 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
             config.max_connections_per_ip = number(name, value, 0, 1_000_000)? as usize
         }
         "--queue-frames" => config.queue_frames = number(name, value, 1, 1_000_000)? as usize,
+        "--queue-bytes" => config.queue_bytes = number(name, value, 65_536, 1 << 30)? as usize,
         "--rate-limit" => config.rate_limit = number(name, value, 0, 1_000_000)? as u32,
         "--rate-burst" => config.rate_burst = number(name, value, 1, 1_000_000)? as u32,
         "--max-rooms" => config.max_rooms = number(name, value, 0, 100_000_000)? as usize,
@@ -404,6 +424,7 @@ mod tests {
         };
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8080));
         assert_eq!(c.queue_frames, 1024);
+        assert_eq!(c.queue_bytes, 4 << 20);
         assert_eq!(c.max_connections_per_ip, 256);
     }
 
@@ -446,6 +467,7 @@ mod tests {
             &["--port", "70000"][..],
             &["--rate-limit", "-1"],
             &["--queue-frames"],
+            &["--queue-bytes", "1000"],
             &["--nope"],
             &["--log-level", "loud"],
         ] {

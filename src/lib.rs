@@ -8,11 +8,13 @@
 mod address_limit;
 mod capacity;
 pub mod config;
+mod frame;
 mod head;
 mod http;
 pub mod hub;
 pub mod ids;
 mod listener;
+mod memory;
 pub mod outbox;
 pub mod password;
 pub mod protocol;
@@ -49,6 +51,8 @@ pub struct Server {
     hub_thread: Option<JoinHandle<()>>,
     verifier_thread: Option<JoinHandle<()>>,
     store_thread: Option<JoinHandle<()>>,
+    /// Hands memory freed after bursts of big frames back to the system; stops on drop.
+    _trimmer: memory::Trimmer,
 }
 
 /// Binds the port and starts serving on it.
@@ -113,6 +117,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         capacity::backlog_threads(config.max_connections),
         &threads,
     )?;
+    let trimmer = memory::Trimmer::start(memory::TRIM_PERIOD)?;
     let shared = Arc::new(Shared::new(config, hub_tx, threads, http, writers));
     let accepting = shared.clone();
     let accept_thread = std::thread::Builder::new()
@@ -126,6 +131,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         hub_thread: Some(hub_thread),
         verifier_thread: Some(verifier_thread),
         store_thread: Some(store_thread),
+        _trimmer: trimmer,
     })
 }
 

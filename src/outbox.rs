@@ -1,60 +1,15 @@
-//! A connection's outgoing queue: frames encoded once and shared, the bound past which a
-//! connection is a slow consumer, and the claim that lets one writer at a time drain it.
+//! A connection's outgoing queue: frames encoded once and shared, the bounds (in frames and
+//! in bytes) past which a connection is a slow consumer, and the claim that lets one writer
+//! at a time drain it. It knows whoever drains it only through `Drainer`, so the writer pool
+//! depends on the outbox and never the other way round.
 
-use crate::writer::Route;
+use crate::frame;
+pub use crate::frame::{close_code, EncodedFrame, PING_WIRE};
+use crate::ids::ConnId;
 use std::collections::VecDeque;
+use std::net::TcpStream;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// A server→client WebSocket text frame, encoded once (header and JSON payload in one
-/// buffer) so a broadcast to a thousand members costs a thousand `Arc` clones, not a
-/// thousand serialisations. Server frames are unmasked, so the bytes are the same for
-/// every recipient.
-#[derive(Debug)]
-pub struct EncodedFrame {
-    wire: Vec<u8>,
-    payload_start: usize,
-}
-
-impl EncodedFrame {
-    /// Encodes `json` as one final text frame.
-    pub fn text(json: &str) -> Arc<Self> {
-        Arc::new(Self::encode(0x1, json.as_bytes()))
-    }
-
-    /// Encodes a control or data frame with the given opcode (RFC 6455 §5.2).
-    fn encode(opcode: u8, payload: &[u8]) -> Self {
-        let len = payload.len();
-        let mut wire = Vec::with_capacity(len + 10);
-        wire.push(0x80 | opcode); // FIN set: we never fragment.
-        if len < 126 {
-            wire.push(len as u8);
-        } else if len <= u16::MAX as usize {
-            wire.push(126);
-            wire.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            wire.push(127);
-            wire.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-        let payload_start = wire.len();
-        wire.extend_from_slice(payload);
-        EncodedFrame {
-            wire,
-            payload_start,
-        }
-    }
-
-    /// The bytes to write to the socket.
-    pub fn wire(&self) -> &[u8] {
-        &self.wire
-    }
-
-    /// The JSON text this frame carries.
-    pub fn json(&self) -> &str {
-        // Only `text` builds frames whose payload is read back, and it took a &str.
-        std::str::from_utf8(&self.wire[self.payload_start..]).unwrap_or("")
-    }
-}
 
 /// What a writer is asked to write.
 #[derive(Debug)]
@@ -73,33 +28,21 @@ pub enum Outbound {
 
 impl Outbound {
     pub fn pong(payload: &[u8]) -> Self {
-        Outbound::Pong(EncodedFrame::encode(0xA, payload).wire)
+        Outbound::Pong(frame::pong_wire(payload))
     }
 
-    pub fn close_wire(code: u16, reason: &str) -> Vec<u8> {
-        let mut payload = code.to_be_bytes().to_vec();
-        // A control frame's payload is at most 125 bytes.
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
+    /// The bytes this item holds on to while it waits: what a queue's byte bound counts.
+    /// A frame shared with other queues counts in each, since each keeps it alive.
+    fn queued_bytes(&self) -> usize {
+        match self {
+            Outbound::Frame(frame) => frame.wire().len(),
+            Outbound::Ping => PING_WIRE.len(),
+            Outbound::Pong(wire) => wire.len(),
+            // Its wire form: a two-byte header and the code before the reason.
+            Outbound::Close(_, reason) => 4 + reason.len(),
+            Outbound::Finish => 0,
         }
-        payload.extend_from_slice(&reason.as_bytes()[..end]);
-        EncodedFrame::encode(0x8, &payload).wire
     }
-}
-
-/// A ping frame with no payload.
-pub const PING_WIRE: [u8; 2] = [0x89, 0x00];
-
-/// Close codes of RFC 6455 that papo sends.
-pub mod close_code {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY_VIOLATION: u16 = 1008;
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
 }
 
 /// How a push went.
@@ -110,6 +53,42 @@ pub enum Push {
     Slow,
     /// The connection is already gone or closing.
     Closed,
+}
+
+/// Whoever drains announced queues: the writer pool implements it. This is all the outbox
+/// knows of its writer, which keeps the dependency one way (writer → outbox).
+pub trait Drainer: Send + Sync {
+    /// Takes a queue whose claim the caller holds, to drain it soon.
+    fn enqueue(&self, inbox: Inbox);
+    /// Wakes the drainer if it sleeps.
+    fn wake(&self);
+}
+
+/// Where a connection's queue is written: its socket, and who drains the queue onto it.
+pub struct Route {
+    /// The connection, for the writer's logs and the name of a thread it may give it.
+    pub conn: ConnId,
+    /// The socket the queue is written to (shared with the connection's reader).
+    pub stream: Arc<TcpStream>,
+    /// The writer that drains this queue whenever a push announces it.
+    pub worker: Arc<dyn Drainer>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Route(connection {})", self.conn)
+    }
+}
+
+/// How much one connection's queue may hold before the connection counts as a slow
+/// consumer; past either bound it is closed with 1008.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Frames waiting (`--queue-frames`): bounds the bookkeeping of many small frames.
+    pub frames: usize,
+    /// Bytes of the frames waiting (`--queue-bytes`): bounds the memory a client that
+    /// does not read can make the server hold, whatever the size of its replies.
+    pub bytes: usize,
 }
 
 /// The pushing side of a connection's queue (the hub, the store, the reader); cheap to
@@ -127,8 +106,11 @@ pub struct Inbox(Arc<Queue>);
 /// the connection's whole life (its bounded flavour, every slot up front).
 #[derive(Debug)]
 struct Queue {
-    items: Mutex<VecDeque<Outbound>>,
-    capacity: usize,
+    /// What waits, with its size, under the one lock a push takes anyway.
+    waiting: Mutex<Waiting>,
+    /// The bounds past which a push marks the connection slow.
+    limits: Limits,
+    /// Set once, by the push that found the queue full: the writer closes with 1008.
     slow: AtomicBool,
     /// Held by exactly one writer while the queue is announced to the pool, being written,
     /// or served by a thread of its own: one writer at a time keeps frames in order, and a
@@ -141,24 +123,57 @@ struct Queue {
     route: Option<Route>,
 }
 
-/// A queue holding at most `capacity` frames (close frames always fit), drained by
-/// whoever reads the returned `Inbox`.
+/// The items waiting in a queue and the bytes they hold. The count lives under the queue's
+/// lock, which every push and take holds already, so bounding bytes costs no atomic
+/// operation of its own.
+#[derive(Debug, Default)]
+struct Waiting {
+    /// In the order they are to be written.
+    items: VecDeque<Outbound>,
+    /// The sum of `queued_bytes` over `items`.
+    bytes: usize,
+}
+
+impl Waiting {
+    fn push(&mut self, item: Outbound, size: usize) {
+        self.bytes += size;
+        self.items.push_back(item);
+    }
+
+    fn pop(&mut self) -> Option<Outbound> {
+        let item = self.items.pop_front()?;
+        self.bytes -= item.queued_bytes();
+        Some(item)
+    }
+}
+
+/// A queue holding at most `capacity` frames of any size (close frames always fit),
+/// drained by whoever reads the returned `Inbox`.
 pub fn channel(capacity: usize) -> (Outbox, Inbox) {
-    let queue = Arc::new(Queue::new(capacity, None));
+    bounded(Limits {
+        frames: capacity,
+        bytes: usize::MAX,
+    })
+}
+
+/// A queue bounded by `limits` (close frames always fit), drained by whoever reads the
+/// returned `Inbox`.
+pub fn bounded(limits: Limits) -> (Outbox, Inbox) {
+    let queue = Arc::new(Queue::new(limits, None));
     (Outbox(queue.clone()), Inbox(queue))
 }
 
 /// A queue drained by the writer pool: each push that finds it unclaimed hands it to the
 /// route's worker.
-pub fn routed(capacity: usize, route: Route) -> Outbox {
-    Outbox(Arc::new(Queue::new(capacity, Some(route))))
+pub fn routed(limits: Limits, route: Route) -> Outbox {
+    Outbox(Arc::new(Queue::new(limits, Some(route))))
 }
 
 impl Queue {
-    fn new(capacity: usize, route: Option<Route>) -> Self {
+    fn new(limits: Limits, route: Option<Route>) -> Self {
         Queue {
-            items: Mutex::new(VecDeque::new()),
-            capacity,
+            waiting: Mutex::new(Waiting::default()),
+            limits,
             slow: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
             ended: AtomicBool::new(false),
@@ -174,26 +189,38 @@ impl Inbox {
 
     /// The next item if one is waiting.
     pub fn try_recv(&self) -> Option<Outbound> {
-        self.0.lock().pop_front()
+        self.0.lock().pop()
     }
 
-    /// Moves waiting items into `batch` until it holds `max`, stopping after a close or a
-    /// finish (nothing is written after those).
-    pub fn take_batch(&self, batch: &mut Vec<Outbound>, max: usize) {
-        let mut items = self.0.lock();
+    /// Moves waiting items into `batch` until it holds `max` of them or about `max_bytes`
+    /// (never fewer than one item, however big), stopping after a close or a finish
+    /// (nothing is written after those). The batch's bytes leave the queue's count: the
+    /// writer holds at most one batch per connection, so a connection pins at most its
+    /// queue's bound plus one batch.
+    pub fn take_batch(&self, batch: &mut Vec<Outbound>, max: usize, max_bytes: usize) {
+        let mut waiting = self.0.lock();
+        let mut taken = 0;
         while batch.len() < max {
-            let Some(item) = items.pop_front() else {
+            let Some(next) = waiting.items.front() else {
                 break;
             };
+            let size = next.queued_bytes();
+            if taken > 0 && taken + size > max_bytes {
+                break;
+            }
+            let Some(item) = waiting.pop() else {
+                break;
+            };
+            taken += size;
             let last = matches!(item, Outbound::Close(..) | Outbound::Finish);
             batch.push(item);
             if last {
                 break;
             }
         }
-        if items.is_empty() && items.capacity() > KEEP_CAPACITY {
+        if waiting.items.is_empty() && waiting.items.capacity() > KEEP_CAPACITY {
             // A burst is over: give its memory back rather than keep it per connection.
-            *items = VecDeque::new();
+            waiting.items = VecDeque::new();
         }
     }
 
@@ -209,7 +236,7 @@ impl Inbox {
         // A push that saw the claim still held did not announce; look once more. The
         // fence pairs with the one in `announce`.
         fence(Ordering::SeqCst);
-        let waiting = !queue.lock().is_empty() || queue.slow.load(Ordering::SeqCst);
+        let waiting = !queue.lock().items.is_empty() || queue.slow.load(Ordering::SeqCst);
         !(waiting && !queue.ended.load(Ordering::SeqCst) && queue.try_claim())
     }
 
@@ -217,7 +244,8 @@ impl Inbox {
     /// and the claim is never given back.
     pub fn end(&self) {
         self.0.ended.store(true, Ordering::SeqCst);
-        *self.0.lock() = VecDeque::new();
+        let dropped = std::mem::take(&mut *self.0.lock());
+        drop(dropped);
     }
 }
 
@@ -225,9 +253,9 @@ impl Inbox {
 const KEEP_CAPACITY: usize = 16;
 
 impl Queue {
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Outbound>> {
-        // A panic while holding the lock cannot leave the deque half-changed.
-        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        // A panic while holding the lock cannot leave the queue half-changed.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn try_claim(&self) -> bool {
@@ -287,20 +315,25 @@ impl Outbox {
         if queue.slow.load(Ordering::Acquire) || queue.ended.load(Ordering::Acquire) {
             return Push::Closed;
         }
-        let mut items = queue.lock();
-        if items.len() < queue.capacity {
-            items.push_back(item);
+        let size = item.queued_bytes();
+        let mut waiting = queue.lock();
+        if waiting.items.len() < queue.limits.frames && waiting.bytes + size <= queue.limits.bytes {
+            waiting.push(item, size);
             return Push::Queued;
         }
-        drop(items);
-        // Only the first overflow reports Slow, so the connection is dropped once. A full
-        // queue is claimed (every queued frame was announced), so its writer sees the flag
-        // and closes the connection with 1008.
+        // Only the first overflow reports Slow, so the connection is dropped once.
         if queue.slow.swap(true, Ordering::SeqCst) {
-            Push::Closed
-        } else {
-            Push::Slow
+            return Push::Closed;
         }
+        // Nothing waiting will be written now (the writer's next turn writes the 1008
+        // close instead), so let it go at once rather than when the connection ends, which
+        // for a client that stopped reading is a write timeout away.
+        let dropped = std::mem::take(&mut *waiting);
+        drop(waiting);
+        drop(dropped);
+        // The caller announces the queue: a writer comes, sees the flag and closes the
+        // connection with 1008, even if the last one had just released its claim.
+        Push::Slow
     }
 
     pub fn is_slow(&self) -> bool {
@@ -322,7 +355,8 @@ impl Outbox {
         if self.0.ended.load(Ordering::Acquire) {
             return;
         }
-        self.0.lock().push_back(item);
+        let size = item.queued_bytes();
+        self.0.lock().push(item, size);
         self.hand_to_writer();
     }
 
@@ -338,27 +372,16 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    #[test]
-    fn frames_carry_their_length_in_the_header() {
-        let small = EncodedFrame::text("{}");
-        assert_eq!(small.wire(), b"\x81\x02{}");
-        assert_eq!(small.json(), "{}");
-        let medium = "x".repeat(300);
-        assert_eq!(
-            &EncodedFrame::text(&medium).wire()[..4],
-            &[0x81, 126, 0x01, 0x2c]
-        );
-        let large = "y".repeat(70_000);
-        let frame = EncodedFrame::text(&large);
-        assert_eq!(frame.wire()[1], 127);
-        assert_eq!(frame.json().len(), 70_000);
+    /// A frame whose wire form is exactly `bytes` long (a 2-byte header and JSON).
+    fn frame_of(bytes: usize) -> Arc<EncodedFrame> {
+        assert!((4..128).contains(&bytes));
+        let frame = EncodedFrame::text(&format!("\"{}\"", "x".repeat(bytes - 4)));
+        assert_eq!(frame.wire().len(), bytes);
+        frame
     }
 
-    #[test]
-    fn close_reason_is_cut_to_fit_a_control_frame() {
-        let wire = Outbound::close_wire(1008, &"é".repeat(100));
-        assert!(wire.len() <= 127);
-        assert_eq!(&wire[2..4], &1008u16.to_be_bytes());
+    fn limits(frames: usize, bytes: usize) -> Limits {
+        Limits { frames, bytes }
     }
 
     #[test]
@@ -370,6 +393,112 @@ mod tests {
         assert_eq!(outbox.push(frame.clone()), Push::Slow);
         assert_eq!(outbox.push(frame.clone()), Push::Closed);
         assert!(inbox.is_slow());
+    }
+
+    #[test]
+    fn the_byte_bound_marks_a_queue_of_few_frames_slow() {
+        let (outbox, inbox) = bounded(limits(1000, 250));
+        let frame = frame_of(100);
+        assert_eq!(outbox.push(frame.clone()), Push::Queued);
+        assert_eq!(outbox.push(frame.clone()), Push::Queued);
+        // 300 bytes would pass 250, however few the frames.
+        assert_eq!(outbox.push(frame.clone()), Push::Slow);
+        assert_eq!(outbox.push(frame_of(4)), Push::Closed);
+        assert!(inbox.is_slow());
+    }
+
+    #[test]
+    fn a_frame_that_fills_the_bound_exactly_fits() {
+        let (outbox, _inbox) = bounded(limits(1000, 200));
+        assert_eq!(outbox.push(frame_of(100)), Push::Queued);
+        assert_eq!(outbox.push(frame_of(100)), Push::Queued);
+        assert_eq!(outbox.push(frame_of(4)), Push::Slow);
+    }
+
+    #[test]
+    fn a_shared_frame_counts_in_every_queue_that_holds_it() {
+        let queues: Vec<_> = (0..3).map(|_| bounded(limits(1000, 200))).collect();
+        let frame = frame_of(100);
+        for _ in 0..2 {
+            for (outbox, _) in &queues {
+                assert_eq!(outbox.push(frame.clone()), Push::Queued);
+            }
+        }
+        for (outbox, _) in &queues {
+            assert_eq!(outbox.push(frame.clone()), Push::Slow);
+        }
+    }
+
+    #[test]
+    fn what_a_writer_takes_leaves_the_count() {
+        let (outbox, inbox) = bounded(limits(1000, 300));
+        let frame = frame_of(100);
+        for _ in 0..3 {
+            assert_eq!(outbox.push(frame.clone()), Push::Queued);
+        }
+        let mut batch = Vec::new();
+        inbox.take_batch(&mut batch, 64, usize::MAX);
+        assert_eq!(batch.len(), 3);
+        for _ in 0..3 {
+            assert_eq!(outbox.push(frame.clone()), Push::Queued);
+        }
+        assert!(inbox.try_recv().is_some());
+        assert_eq!(outbox.push(frame), Push::Queued, "try_recv frees room too");
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_byte_budget_but_takes_at_least_one_frame() {
+        let (outbox, inbox) = bounded(limits(1000, 10_000));
+        for bytes in [120, 50, 50, 50, 10] {
+            assert_eq!(outbox.push(frame_of(bytes)), Push::Queued);
+        }
+        let wire_lengths = |batch: &[Outbound]| -> Vec<usize> {
+            batch
+                .iter()
+                .map(|item| match item {
+                    Outbound::Frame(frame) => frame.wire().len(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let mut batch = Vec::new();
+        inbox.take_batch(&mut batch, 64, 100);
+        assert_eq!(
+            wire_lengths(&batch),
+            [120],
+            "one frame, even past the budget"
+        );
+        batch.clear();
+        inbox.take_batch(&mut batch, 64, 100);
+        assert_eq!(wire_lengths(&batch), [50, 50]);
+        batch.clear();
+        inbox.take_batch(&mut batch, 2, 100);
+        assert_eq!(wire_lengths(&batch), [50, 10]);
+    }
+
+    #[test]
+    fn a_slow_queue_lets_go_of_what_waited_at_once() {
+        let (outbox, inbox) = bounded(limits(1000, 250));
+        let frame = frame_of(100);
+        outbox.push(frame.clone());
+        outbox.push(frame.clone());
+        assert_eq!(Arc::strong_count(&frame), 3);
+        assert_eq!(outbox.push(frame.clone()), Push::Slow);
+        assert_eq!(Arc::strong_count(&frame), 1, "the queue holds no copy");
+        assert!(inbox.try_recv().is_none());
+    }
+
+    #[test]
+    fn a_close_fits_past_the_byte_bound() {
+        let (outbox, inbox) = bounded(limits(1000, 100));
+        assert_eq!(outbox.push(frame_of(100)), Push::Queued);
+        outbox.close(close_code::GOING_AWAY, "server shutting down");
+        assert!(matches!(inbox.try_recv(), Some(Outbound::Frame(_))));
+        assert!(matches!(
+            inbox.try_recv(),
+            Some(Outbound::Close(close_code::GOING_AWAY, _))
+        ));
+        assert!(!inbox.is_slow());
     }
 
     #[test]

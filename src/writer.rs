@@ -9,8 +9,9 @@
 //! stack. A pool thread that is already awake pays only for the send itself (about 1.5 µs
 //! in a bare send loop on this machine).
 
-use crate::outbox::{close_code, Inbox, Outbound, PING_WIRE};
-use crate::room::ConnId;
+use crate::frame::{self, close_code, PING_WIRE};
+use crate::ids::ConnId;
+use crate::outbox::{Drainer, Inbox, Outbound};
 use crate::threads::ThreadCount;
 use crossbeam_channel::{Receiver, Sender};
 use std::io::{self, IoSlice, Write};
@@ -21,25 +22,18 @@ use std::thread::{JoinHandle, Thread};
 
 /// Frames written with one system call at most.
 const WRITE_BATCH: usize = 64;
+/// Bytes a batch takes from a queue, unless its first frame alone is bigger. A batch has
+/// left its queue's byte count, and a connection whose socket is full keeps its batch while
+/// its thread waits (up to the write timeout), so this bounds what a client that stopped
+/// reading pins beyond its queue. A 256 KiB `writev` is already a big write: a larger
+/// batch would only save system calls for clients that keep up with large frames.
+const BATCH_BYTES: usize = 256 * 1024;
 /// Batches a pool thread writes for one connection before serving the others first.
 const TURN_BATCHES: usize = 4;
 /// A pool thread's stack: it only moves bytes.
 const POOL_STACK: usize = 256 * 1024;
 /// The stack of a thread that waits on one full socket.
 const BACKLOG_STACK: usize = 128 * 1024;
-
-/// Where a connection's queue is written: its socket, and the pool thread that serves it.
-pub struct Route {
-    pub conn: ConnId,
-    pub stream: Arc<TcpStream>,
-    pub worker: Arc<Worker>,
-}
-
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Route(connection {})", self.conn)
-    }
-}
 
 /// The writer threads, started with the server and stopped after its last connection.
 pub struct WriterPool {
@@ -131,15 +125,15 @@ impl Drop for WriterPool {
     }
 }
 
-impl Worker {
+impl Drainer for Worker {
     /// Takes a queue whose claim the caller holds; the thread writes it when it gets to it.
-    pub fn enqueue(&self, inbox: Inbox) {
+    fn enqueue(&self, inbox: Inbox) {
         // The worker holds the receiving end for as long as it exists.
         let _ = self.ready_tx.send(inbox);
     }
 
     /// Wakes the thread if it sleeps.
-    pub fn wake(&self) {
+    fn wake(&self) {
         // Pairs with the fence in `run`: either the thread sees the queue just announced,
         // or this sees `sleeping` and unparks it.
         fence(Ordering::SeqCst);
@@ -149,7 +143,9 @@ impl Worker {
             }
         }
     }
+}
 
+impl Worker {
     fn run(&self) {
         let _ = self.thread.set(std::thread::current());
         let mut batch = Vec::with_capacity(WRITE_BATCH);
@@ -286,7 +282,7 @@ fn fill(inbox: &Inbox, batch: &mut Vec<Outbound>) {
         ));
         return;
     }
-    inbox.take_batch(batch, WRITE_BATCH);
+    inbox.take_batch(batch, WRITE_BATCH, BATCH_BYTES);
 }
 
 /// Ends a connection's writing side and wakes its reader.
@@ -312,7 +308,7 @@ fn write_batch(stream: &TcpStream, batch: &[Outbound], skip: usize, mode: Mode) 
     let close_wire = batch
         .iter()
         .find_map(|item| match item {
-            Outbound::Close(code, reason) => Some(Outbound::close_wire(*code, reason)),
+            Outbound::Close(code, reason) => Some(frame::close_wire(*code, reason)),
             _ => None,
         })
         .unwrap_or_default();
@@ -373,7 +369,8 @@ fn send_now(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{self, EncodedFrame, Outbox, Push};
+    use crate::frame::EncodedFrame;
+    use crate::outbox::{self, Limits, Outbox, Push, Route};
     use std::io::Read;
     use std::net::TcpListener;
     use std::time::{Duration, Instant};
@@ -412,7 +409,11 @@ mod tests {
             stream: stream.clone(),
             worker: pool.worker_for(conn),
         };
-        outbox::routed(cap, route)
+        let limits = Limits {
+            frames: cap,
+            bytes: usize::MAX,
+        };
+        outbox::routed(limits, route)
     }
 
     /// What a client read until the server ended the connection: the text frames, and
@@ -537,7 +538,9 @@ mod tests {
         // Everything reached the fast client while the slow one read nothing.
         assert_eq!(reader.join().unwrap(), pushed * 204 + 4);
         let (texts, close) = read_until_end(slow_client);
-        assert!(!texts.is_empty() && texts.len() < pushed);
+        // What the slow client got before its queue overflowed depends on when its writer
+        // ran (on a loaded machine, maybe not at all); never everything.
+        assert!(texts.len() < pushed);
         assert_eq!(close, Some(close_code::POLICY_VIOLATION));
         assert_eq!(slow.push(frame), Push::Closed);
         assert!(

@@ -5,11 +5,11 @@
 
 use crate::config::Config;
 use crate::hub::HubInput;
-use crate::outbox::{self, close_code, Outbound, Outbox, Push};
+use crate::outbox::{self, close_code, Limits, Outbound, Outbox, Push, Route};
 use crate::protocol::{self, ErrorCode, Ref, Rejection};
 use crate::ratelimit::RateLimiter;
 use crate::room::ConnId;
-use crate::writer::{Route, WriterPool};
+use crate::writer::WriterPool;
 use crossbeam_channel::Sender;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -53,7 +53,11 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
         stream: stream.clone(),
         worker: ctx.writers.worker_for(conn),
     };
-    let outbox = outbox::routed(config.queue_frames, route);
+    let limits = Limits {
+        frames: config.queue_frames,
+        bytes: config.queue_bytes,
+    };
+    let outbox = outbox::routed(limits, route);
     if ctx
         .hub
         .send(HubInput::Connect {
@@ -78,6 +82,7 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
             outbox: &outbox,
             hub: ctx.hub,
             limiter: RateLimiter::new(config.rate_limit, config.rate_burst, Instant::now()),
+            told_hub_slow: false,
         };
         reader.run(&mut ws);
         let _ = ctx.hub.send(HubInput::Disconnect { conn });
@@ -215,6 +220,8 @@ struct Reader<'a> {
     outbox: &'a Outbox,
     hub: &'a Sender<HubInput>,
     limiter: RateLimiter,
+    /// The hub was told this connection is gone because its queue overflowed.
+    told_hub_slow: bool,
 }
 
 impl Reader<'_> {
@@ -259,6 +266,9 @@ impl Reader<'_> {
 
     /// Handles one text frame; false when the connection should end.
     fn on_text(&mut self, text: &str) -> bool {
+        if self.outbox.is_slow() {
+            return self.ignore_while_closing();
+        }
         let allowed = self.limiter.allow(Instant::now());
         let request = match protocol::parse_request(text) {
             Ok(request) => request,
@@ -280,6 +290,20 @@ impl Reader<'_> {
                 request,
             })
             .is_ok()
+    }
+
+    /// A connection whose queue overflowed is closed with 1008 once its writer gets to the
+    /// socket, which for a client that stopped reading is up to the write timeout away.
+    /// Meanwhile its commands are not served (a `history` would be built only to be
+    /// dropped), and at the first of them the hub takes it out of its rooms, which it does
+    /// by itself only when its own push overflowed the queue. The reader goes on reading,
+    /// so what the client still sends cannot turn the final close into a reset.
+    fn ignore_while_closing(&mut self) -> bool {
+        if !self.told_hub_slow {
+            self.told_hub_slow = true;
+            let _ = self.hub.send(HubInput::Disconnect { conn: self.conn });
+        }
+        true
     }
 
     fn reply_error(&self, rejection: &Rejection, reference: Option<&Ref>) -> bool {

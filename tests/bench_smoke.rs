@@ -136,3 +136,27 @@ fn idle_holds_its_connections() {
     assert_eq!(r.u64("connected"), 50);
     assert_eq!(r.u64("failed"), 0);
 }
+
+#[test]
+fn amplify_runs_and_the_bystander_misses_nothing() {
+    let r = run(&[
+        "amplify",
+        "--attackers",
+        "1",
+        "--history-attackers",
+        "1",
+        "--messages",
+        "5",
+        "--chars",
+        "100",
+        "--duration",
+        "1",
+        "--after",
+        "1",
+    ]);
+    assert_eq!(r.u64("attackers_failed"), 0);
+    assert!(r.u64("commands_sent") > 0, "the attackers sent nothing");
+    assert!(r.u64("bystander_ticks_sent") > 0);
+    assert_eq!(r.u64("bystander_missing"), 0);
+    assert_eq!(r.u64("bystander_disordered"), 0);
+}

@@ -1,7 +1,8 @@
 //! The load generator behind `cargo bench --bench load -- SCENARIO [flags]`: flags, the
 //! papo server it starts (or the `--url` it drives), the client runtime, and the dispatch to
-//! the scenarios (`chat`: fanout and rooms; `shootout`; `joinstorm`; `idle`).
+//! the scenarios (`chat`: fanout and rooms; `shootout`; `joinstorm`; `idle`; `amplify`).
 
+pub mod amplify;
 pub mod chat;
 pub mod client;
 pub mod idle;
@@ -31,6 +32,10 @@ scenarios (defaults in brackets):
              --limit-ms 500 (p95 limit) --timeout 10 (s, per broadcast)
   joinstorm  --clients 5000 --timeout 120
   idle       --clients 10000 --room-size 100 --duration 10
+  amplify    --attackers 3 (never read, repeat join) --history-attackers 1 (repeat history
+             limit 100) --messages 100 --chars 4000 (four-byte characters a message)
+             --rate 20 --burst 50 (commands per attacker, like papo's default limit)
+             --duration 20 --after 60 (s watched after the attackers are dropped)
 
 common flags:
   --url ws://127.0.0.1:PORT[/path]  drive that server instead of starting papo
@@ -152,6 +157,7 @@ pub async fn run(env: &Env, opts: &Opts) -> Result<Report> {
         "shootout" => shootout::run(env, opts).await,
         "joinstorm" => joinstorm::run(env, opts).await,
         "idle" => idle::run(env, opts).await,
+        "amplify" => amplify::run(env, opts).await,
         "" => Err("no scenario given".into()),
         other => Err(format!("unknown scenario {other}").into()),
     }

@@ -14,6 +14,8 @@ pub struct ProcSample {
     /// utime + stime, in clock ticks.
     pub cpu_ticks: u64,
     pub rss_kib: u64,
+    /// Peak resident set size since the process started (VmHWM).
+    pub hwm_kib: u64,
     pub threads: u64,
 }
 
@@ -47,6 +49,7 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     Some(ProcSample {
         cpu_ticks: utime + stime,
         rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
         threads: field("Threads:"),
     })
 }
