@@ -57,6 +57,13 @@ pub struct Config {
     pub db: String,
     /// Log level name for the binary (`error`, `warn`, `info`, `debug`, `trace`, `off`).
     pub log_level: String,
+    /// Threads that check and hash room passwords (argon2), off the hub.
+    pub password_threads: usize,
+    /// Failed room-password attempts a connection may make per minute; 0 = no limit.
+    pub password_failures_per_connection: u32,
+    /// Failed room-password attempts one client address (an IPv6 /64) may make per
+    /// 3 minutes; 0 = no limit.
+    pub password_failures_per_ip: u32,
 }
 
 impl Default for Config {
@@ -92,6 +99,9 @@ impl Default for Config {
             remove_empty_rooms_after: Some(DAY * 90),
             db: "papo.db".into(),
             log_level: "info".into(),
+            password_threads: crate::password::default_threads(),
+            password_failures_per_connection: crate::password::AttemptLimits::CONNECTION_FAILURES,
+            password_failures_per_ip: crate::password::AttemptLimits::ADDRESS_FAILURES,
         }
     }
 }
@@ -227,6 +237,24 @@ const FLAGS: &[Flag] = &[
         help: "threads that write to sockets (one per core, at most 8)",
     },
     Flag {
+        name: "--password-threads",
+        value: "N",
+        env: None,
+        help: "threads that check room passwords (half the cores, 1 to 4)",
+    },
+    Flag {
+        name: "--password-failures-per-connection",
+        value: "N",
+        env: None,
+        help: "wrong room passwords a connection may try a minute (0 = no limit)",
+    },
+    Flag {
+        name: "--password-failures-per-ip",
+        value: "N",
+        env: None,
+        help: "wrong room passwords an address may try per 3 minutes (0 = no limit)",
+    },
+    Flag {
         name: "--ping-interval",
         value: "SECS",
         env: None,
@@ -265,6 +293,9 @@ pub fn help_text() -> String {
                 .map_or(0, |after| after.as_secs() / DAY.as_secs())
                 .to_string(),
             "--writer-threads" => d.writer_threads.to_string(),
+            "--password-threads" => d.password_threads.to_string(),
+            "--password-failures-per-connection" => d.password_failures_per_connection.to_string(),
+            "--password-failures-per-ip" => d.password_failures_per_ip.to_string(),
             "--ping-interval" => d.ping_interval.as_secs().to_string(),
             "--idle-timeout" => d.idle_timeout.as_secs().to_string(),
             _ => String::new(),
@@ -381,6 +412,13 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
             config.remove_empty_rooms_after = (days > 0).then(|| DAY * days as u32);
         }
         "--writer-threads" => config.writer_threads = number(name, value, 1, 64)? as usize,
+        "--password-threads" => config.password_threads = number(name, value, 1, 64)? as usize,
+        "--password-failures-per-connection" => {
+            config.password_failures_per_connection = number(name, value, 0, 1_000_000)? as u32
+        }
+        "--password-failures-per-ip" => {
+            config.password_failures_per_ip = number(name, value, 0, 1_000_000)? as u32
+        }
         "--ping-interval" => {
             config.ping_interval = Duration::from_secs(number(name, value, 1, 3600)?)
         }

@@ -49,7 +49,7 @@ pub struct Server {
     shared: Arc<Shared>,
     accept_thread: Option<JoinHandle<()>>,
     hub_thread: Option<JoinHandle<()>>,
-    verifier_thread: Option<JoinHandle<()>>,
+    password_threads: Vec<JoinHandle<()>>,
     store_thread: Option<JoinHandle<()>>,
     /// Hands memory freed after bursts of big frames back to the system; stops on drop.
     _trimmer: memory::Trimmer,
@@ -94,19 +94,21 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         .name("papo-store".into())
         .spawn(move || store::run(store, store_rx))?;
     let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
-    let (verify_tx, verify_rx) = password::verifier_queue();
-    let hub = Hub::new(config.presence_window, verify_tx, store_tx, loaded)
-        .with_room_rules(hub::RoomRules::from_config(&config));
+    let (password_tx, password_rx) = password::queue(config.password_threads);
+    let limits = password::AttemptLimits::with_failures(
+        config.password_failures_per_connection,
+        config.password_failures_per_ip,
+    );
+    let hub = Hub::new(config.presence_window, password_tx, store_tx, loaded)
+        .with_room_rules(hub::RoomRules::from_config(&config))
+        .with_attempt_limits(limits);
     let hub_thread = std::thread::Builder::new()
         .name("papo-hub".into())
         .spawn(move || hub::run(hub, hub_rx))?;
-    let verified_tx = hub_tx.clone();
-    let verifier_thread = std::thread::Builder::new()
-        .name("papo-verifier".into())
-        .spawn(move || {
-            password::run_verifier(verify_rx, |verified| {
-                let _ = verified_tx.send(HubInput::Password(verified));
-            })
+    let answers = hub_tx.clone();
+    let password_threads =
+        password::start_pool(config.password_threads, password_rx, move |done| {
+            let _ = answers.send(HubInput::Password(done));
         })?;
 
     let threads = ThreadCount::default();
@@ -129,7 +131,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         shared,
         accept_thread: Some(accept_thread),
         hub_thread: Some(hub_thread),
-        verifier_thread: Some(verifier_thread),
+        password_threads,
         store_thread: Some(store_thread),
         _trimmer: trimmer,
     })
@@ -164,13 +166,13 @@ impl Server {
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         let _ = accept_thread.join();
 
-        // The hub queues a close frame for every connection and ends; the verifier ends
-        // when the hub drops its queue.
+        // The hub queues a close frame for every connection and ends; the password pool
+        // ends when the hub drops its queue.
         let _ = self.shared.hub.send(HubInput::Shutdown);
         if let Some(t) = self.hub_thread.take() {
             let _ = t.join();
         }
-        if let Some(t) = self.verifier_thread.take() {
+        for t in self.password_threads.drain(..) {
             let _ = t.join();
         }
         // With the hub gone the store's queue closes: it commits what is left and ends.

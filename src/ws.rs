@@ -278,11 +278,11 @@ impl Reader<'_> {
                 } else {
                     rate_limited()
                 };
-                return self.reply_error(&rejection, bad.reference.as_ref());
+                return self.refuse(rejection, bad.reference);
             }
         };
         if !allowed {
-            return self.reply_error(&rate_limited(), request.reference.as_ref());
+            return self.refuse(rate_limited(), request.reference);
         }
         self.hub
             .send(HubInput::Request {
@@ -306,9 +306,16 @@ impl Reader<'_> {
         true
     }
 
-    fn reply_error(&self, rejection: &Rejection, reference: Option<&Ref>) -> bool {
-        let frame = outbox::EncodedFrame::text(&protocol::error_json(rejection, reference));
-        self.outbox.push(frame) == Push::Queued
+    /// Answers a frame with an error through the hub, so that the error comes after the
+    /// replies to the commands before it (one may wait for a password check).
+    fn refuse(&self, rejection: Rejection, reference: Option<Ref>) -> bool {
+        self.hub
+            .send(HubInput::Refused {
+                conn: self.conn,
+                reference,
+                rejection,
+            })
+            .is_ok()
     }
 }
 

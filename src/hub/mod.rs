@@ -6,14 +6,15 @@
 //!
 //! The decisions live by concern, one file each: `users` (names online), `rooms` (create,
 //! join, leave, who), `creation` (limits on making rooms), `directory` (rooms in name
-//! order, `list`), `removal` (long-empty rooms), `passwords` (the verifier's answers),
-//! `presence` (joins and leaves gathered per window), `messages` (text, history, DMs,
-//! typing), `delivery` (queues and the store). This file holds the state they share, the
-//! dispatch and the run loop.
+//! order, `list`), `removal` (long-empty rooms), `passwords` (checks handed to the
+//! password pool in fair turns, the failure limits, the pool's answers), `held` (a
+//! connection's commands waiting behind its password check), `presence` (joins and leaves
+//! gathered per window), `messages` (text, history, DMs, typing), `delivery` (queues and
+//! the store). This file holds the state they share, the dispatch and the run loop.
 
 use crate::ids::{ConnId, RoomId};
 use crate::outbox::{close_code, Outbox};
-use crate::password::{PasswordDone, PasswordJob, Secret};
+use crate::password::{AttemptLimits, ConnAttempts, PasswordDone, PasswordJob, Secret};
 use crate::protocol::{fold, Command, ErrorCode, Ref, Rejection, Request};
 use crate::ratelimit::RateLimiter;
 use crate::room::{Access, Room, Rooms};
@@ -42,7 +43,15 @@ pub enum HubInput {
     },
     /// A frame that parsed as a request.
     Request { conn: ConnId, request: Request },
-    /// The verifier thread checked a join's password or hashed a new room's.
+    /// A frame the reader refused itself (over the rate limit, or not a request at all).
+    /// Its error goes through the hub so that it keeps its place among the connection's
+    /// replies, behind a password check still running.
+    Refused {
+        conn: ConnId,
+        reference: Option<Ref>,
+        rejection: Rejection,
+    },
+    /// The password pool checked a join's password or hashed a new room's.
     Password(PasswordDone),
     /// The connection closed.
     Disconnect { conn: ConnId },
@@ -55,6 +64,14 @@ struct Conn {
     /// Where the client connects from: limits per address (password attempts, room
     /// creation) count by it.
     addr: IpAddr,
+    /// True while the pool checks this connection's join password: its later inputs wait
+    /// in `held` until the answer, so replies keep the order of requests and a connection
+    /// never has more than one check running.
+    checking: bool,
+    /// Inputs that arrived while `checking`, in order (and a disconnect, if one came).
+    held: held::Held,
+    /// This connection's failed password attempts, for the per-connection limit.
+    attempts: ConnAttempts,
     /// Set once `hello` succeeds.
     name: Option<Arc<str>>,
     /// Rooms joined, by id. Only empty rooms are ever removed, so these always exist.
@@ -90,7 +107,8 @@ pub struct Hub {
     /// Connections found too slow while sending; removed once the current input is done.
     evicted: Vec<ConnId>,
     last_message_id: u64,
-    verifier: Sender<PasswordJob>,
+    /// The password pool: its queue, the jobs waiting their turn, the failure limits.
+    passwords: passwords::PasswordWork,
     /// New protected rooms waiting for their password's hash before they are stored, each
     /// with its own store jobs (messages, history queries) held back in order, so nothing
     /// of the room is committed, or acked, before the room itself.
@@ -103,7 +121,7 @@ impl Hub {
     /// A hub starting from what the store loaded.
     pub fn new(
         presence_window: Duration,
-        verifier: Sender<PasswordJob>,
+        password_pool: Sender<PasswordJob>,
         store: Sender<StoreJob>,
         loaded: Loaded,
     ) -> Self {
@@ -122,7 +140,7 @@ impl Hub {
             address_allowances: AddressAllowances::default(),
             evicted: Vec::new(),
             last_message_id: loaded.last_message_id,
-            verifier,
+            passwords: passwords::PasswordWork::new(password_pool, AttemptLimits::default()),
             unstored: HashMap::new(),
             store,
         };
@@ -161,6 +179,12 @@ impl Hub {
         hub
     }
 
+    /// The same hub with other limits on failed password attempts.
+    pub fn with_attempt_limits(mut self, limits: AttemptLimits) -> Self {
+        self.passwords = passwords::PasswordWork::new(self.passwords.pool.clone(), limits);
+        self
+    }
+
     /// Handles one input; `now` drives presence windows and typing throttles.
     pub fn handle(&mut self, input: HubInput, now: Instant) {
         match input {
@@ -170,20 +194,45 @@ impl Hub {
                     Conn {
                         outbox,
                         addr,
+                        checking: false,
+                        held: held::Held::default(),
+                        attempts: ConnAttempts::default(),
                         name: None,
                         rooms: Vec::new(),
                         room_allowance: self.room_rules.connection_allowance(now),
                     },
                 );
             }
-            HubInput::Request { conn, request } => self.on_request(conn, request, now),
-            HubInput::Password(PasswordDone::Verified { job, ok }) => {
-                self.on_verified(job, ok, now)
+            HubInput::Request { conn, request } => {
+                if self.is_checking(conn) {
+                    self.hold(conn, held::HeldInput::Request(request), now);
+                } else {
+                    self.on_request(conn, request, now);
+                }
             }
-            HubInput::Password(PasswordDone::Hashed { room_key, phc }) => {
-                self.on_hashed(&room_key, &phc)
+            HubInput::Refused {
+                conn,
+                reference,
+                rejection,
+            } => {
+                if self.is_checking(conn) {
+                    let input = held::HeldInput::Refused {
+                        rejection,
+                        reference,
+                    };
+                    self.hold(conn, input, now);
+                } else {
+                    self.reply_error(conn, &rejection, reference.as_ref());
+                }
             }
-            HubInput::Disconnect { conn } => self.remove_conn(conn, now),
+            HubInput::Password(done) => self.on_password_done(done, now),
+            HubInput::Disconnect { conn } => {
+                if self.is_checking(conn) {
+                    self.hold_disconnect(conn);
+                } else {
+                    self.remove_conn(conn, now);
+                }
+            }
             HubInput::Shutdown => self.shutdown(),
         }
         self.drop_evicted(now);
@@ -331,6 +380,7 @@ pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
 mod creation;
 mod delivery;
 mod directory;
+mod held;
 mod messages;
 mod passwords;
 mod presence;

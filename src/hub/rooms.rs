@@ -1,10 +1,9 @@
 //! Rooms: `create`, `join`, `leave`, `who`, and the lookups every room command starts with.
 
-use super::passwords::{busy_verifier, wrong_password};
 use super::{now_millis, Hub};
 use crate::ids::{ConnId, RoomId};
 use crate::outbox::EncodedFrame;
-use crate::password::{PasswordJob, Secret, VerifyJob};
+use crate::password::{PasswordJob, Secret};
 use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection, JOINED_MEMBERS_CAP};
 use crate::room::{Access, Room};
 use crate::store::StoreJob;
@@ -44,14 +43,15 @@ impl Hub {
             self.persist(record);
             Access::Public
         } else {
-            // The room exists at once (its password is known in memory); the verifier
-            // thread hashes the password and the room is stored once the hash is back.
-            // Only a create that succeeds costs argon2, and never on the hub.
+            // The room exists at once (its password is known in memory); the password pool
+            // hashes the password, in the creator's address's turn, and the room is stored
+            // once the hash is back. Only a create that succeeds costs argon2, never on
+            // the hub.
             let job = PasswordJob::Hash {
                 room_key: key.clone(),
                 password: password.clone(),
             };
-            self.verifier.try_send(job).map_err(|_| busy_verifier())?;
+            self.submit_password_job(self.address_of(conn), job);
             self.unstored.insert(key.clone(), (record, Vec::new()));
             Access::Protected(Secret::unhashed(&password))
         };
@@ -104,26 +104,10 @@ impl Hub {
             self.send_joined(conn, index, reference);
             return Ok(());
         }
-        if let Access::Protected(secret) = &room.access {
-            if password.is_empty() {
-                return Err(wrong_password(&room.name));
-            }
-            if !secret.recognises(&password) {
-                // A room whose hash is not back yet knows its one password already.
-                let Some(phc) = secret.phc() else {
-                    return Err(wrong_password(&room.name));
-                };
-                // argon2 takes tens of milliseconds: the verifier thread does it and hands
-                // the result back as `HubInput::Password`.
-                let job = PasswordJob::Verify(VerifyJob {
-                    conn,
-                    room_key: fold(&room.name),
-                    password,
-                    phc: phc.clone(),
-                    reference: reference.cloned(),
-                });
-                return self.verifier.try_send(job).map_err(|_| busy_verifier());
-            }
+        if room.is_protected() {
+            // Limited, then checked on the password pool (argon2 takes tens of
+            // milliseconds); the answer comes back as `HubInput::Password`.
+            return self.join_protected(conn, index, password, reference, now);
         }
         self.admit(conn, index, reference, now);
         Ok(())

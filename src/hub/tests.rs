@@ -25,7 +25,12 @@ impl Harness {
 
     /// A hub starting from what a store loaded.
     fn loaded(loaded: Loaded) -> Self {
-        let (verify_tx, verify_rx) = password::verifier_queue();
+        Harness::starting_from(loaded, 1)
+    }
+
+    /// A hub started from `loaded`, with a password pool `width` threads wide.
+    fn starting_from(loaded: Loaded, width: usize) -> Self {
+        let (verify_tx, verify_rx) = password::queue(width);
         let (store_tx, store_rx) = store::queue();
         Harness {
             hub: Hub::new(WINDOW, verify_tx, store_tx, loaded),
@@ -48,6 +53,24 @@ impl Harness {
             .handle(HubInput::Connect { conn, addr, outbox }, self.now);
     }
 
+    /// Connects from `addr` and says hello; the welcome is consumed.
+    fn user_from(&mut self, conn: ConnId, name: &str, addr: [u8; 4]) {
+        self.connect_from(conn, 10_000, addr.into());
+        self.send(conn, json!({"type": "hello", "name": name}));
+        assert_eq!(self.next(conn)["type"], "welcome");
+    }
+
+    /// Runs the one oldest job handed to the pool, if any; returns whose join it was.
+    fn verify_one(&mut self) -> Option<ConnId> {
+        let job = self.verify_rx.try_recv().ok()?;
+        let conn = match &job {
+            PasswordJob::Verify(v) => Some(v.conn),
+            PasswordJob::Hash { .. } => None,
+        };
+        self.hub.handle(HubInput::Password(job.run()), self.now);
+        conn
+    }
+
     /// Connects and says hello; the welcome is consumed.
     fn user(&mut self, conn: ConnId, name: &str) {
         self.connect_with_queue(conn, 10_000);
@@ -61,7 +84,7 @@ impl Harness {
             .handle(HubInput::Request { conn, request }, self.now);
     }
 
-    /// Runs the password work the hub asked for, as the verifier thread would.
+    /// Runs the password work the hub asked for, as the password pool would.
     fn verify_all(&mut self) {
         while let Ok(job) = self.verify_rx.try_recv() {
             self.hub.handle(HubInput::Password(job.run()), self.now);
@@ -749,4 +772,190 @@ fn stored_rooms_that_are_now_one_name_keep_the_first_and_removal_spares_it() {
         vec![json!({"type": "room_removed", "room": "Ana"})]
     );
     assert!(h.hub.room_index.is_empty());
+}
+
+/// A hub restarted on protected rooms `cofre` and `caixa` (password `segredo`): their
+/// hashes are known, the password not yet verified in this run, so a join needs argon2.
+fn restarted(width: usize) -> Harness {
+    let phc = password::hash("segredo");
+    let rooms = ["cofre", "caixa"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| store::StoredRoom {
+            id: i as i64 + 1,
+            name: name.to_string(),
+            password_hash: Some(phc.clone()),
+            last_active: now_millis(),
+            recent: Vec::new(),
+        })
+        .collect();
+    Harness::starting_from(
+        Loaded {
+            rooms,
+            last_message_id: 0,
+        },
+        width,
+    )
+}
+
+fn join_cofre(password: &str, reference: i64) -> Value {
+    json!({"type": "join", "room": "cofre", "password": password, "ref": reference})
+}
+
+#[test]
+fn commands_behind_a_password_check_wait_for_its_answer() {
+    let mut h = restarted(1);
+    h.user(1, "Ana");
+    h.send(1, join_cofre("segredo", 1));
+    h.send(1, json!({"type": "leave", "room": "cofre", "ref": 2}));
+    let refused = Rejection::new(ErrorCode::BadRequest, "not JSON");
+    h.hub.handle(
+        HubInput::Refused {
+            conn: 1,
+            reference: Some(Ref::Int(3)),
+            rejection: refused,
+        },
+        h.now,
+    );
+    h.send(1, json!({"type": "list", "ref": 4}));
+    assert!(h.frames(1).is_empty(), "everything waits for the check");
+    h.verify_all();
+    let replies: Vec<(String, i64)> = h
+        .frames(1)
+        .iter()
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap().to_string(),
+                f["ref"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            ("joined".to_string(), 1),
+            ("left".to_string(), 2),
+            ("error".to_string(), 3),
+            ("rooms".to_string(), 4)
+        ]
+    );
+    h.send(1, json!({"type": "who", "room": "cofre"}));
+    assert_eq!(h.error_code(1), "not_in_room", "the leave took effect");
+}
+
+#[test]
+fn a_disconnect_waits_for_the_check_and_other_connections_never_wait() {
+    let mut h = restarted(1);
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    h.send(2, join_cofre("segredo", 1));
+    h.verify_all();
+    assert_eq!(h.next(2)["type"], "joined");
+    h.advance(WINDOW);
+    h.frames(2);
+
+    h.user(3, "Caio");
+    h.send(3, join_cofre("segredo", 1));
+    h.send(3, json!({"type": "text", "room": "cofre", "text": "tchau"}));
+    h.hub.handle(HubInput::Disconnect { conn: 3 }, h.now);
+    h.send(1, json!({"type": "list", "ref": 9}));
+    assert_eq!(h.next(1)["type"], "rooms", "Ana is not held behind Caio");
+    h.send(1, json!({"type": "hello", "name": "Caio"}));
+    assert_eq!(h.error_code(1), "already_identified");
+
+    h.verify_all();
+    let seen = h.frames(2);
+    let texts: Vec<&str> = seen.iter().filter_map(|f| f["text"].as_str()).collect();
+    assert_eq!(
+        texts,
+        ["tchau"],
+        "the held text went out before the disconnect"
+    );
+    h.advance(WINDOW);
+    let presence = h.next(2);
+    assert_eq!(presence["left"], json!(["Caio"]));
+    assert_eq!(presence["member_count"], 1);
+    h.user(4, "Caio");
+}
+
+#[test]
+fn a_connection_has_one_check_at_a_time() {
+    let mut h = restarted(4);
+    h.user(1, "Ana");
+    h.send(1, join_cofre("errada", 1));
+    h.send(
+        1,
+        json!({"type": "join", "room": "caixa", "password": "segredo", "ref": 2}),
+    );
+    assert_eq!(
+        h.verify_rx.len(),
+        1,
+        "the second check waits behind the first"
+    );
+    assert_eq!(h.verify_one(), Some(1));
+    assert_eq!(h.error_code(1), "wrong_password");
+    assert_eq!(h.verify_rx.len(), 1, "now the second");
+    h.verify_all();
+    assert_eq!(h.next(1)["room"], "caixa");
+}
+
+#[test]
+fn failed_attempts_are_limited_per_connection_and_address_before_hashing() {
+    let mut h = restarted(1);
+    h.user_from(1, "Ana", [10, 0, 0, 1]);
+    for i in 0..5 {
+        h.send(1, join_cofre("errada", i));
+        h.verify_all();
+        assert_eq!(h.error_code(1), "wrong_password");
+    }
+    h.send(1, join_cofre("errada", 5));
+    assert_eq!(h.error_code(1), "rate_limited");
+    assert!(h.verify_rx.is_empty(), "refused before any hashing");
+    h.send(1, join_cofre("segredo", 6));
+    assert_eq!(
+        h.error_code(1),
+        "rate_limited",
+        "a limited guesser cannot even test a guess against the cache"
+    );
+
+    // Another connection from the same address has five of its own, and the address ten.
+    h.user_from(2, "Beto", [10, 0, 0, 1]);
+    for i in 0..5 {
+        h.send(2, join_cofre("errada", i));
+        h.verify_all();
+        assert_eq!(h.error_code(2), "wrong_password");
+    }
+    h.user_from(3, "Caio", [10, 0, 0, 1]);
+    h.send(3, join_cofre("segredo", 1));
+    assert_eq!(h.error_code(3), "rate_limited");
+
+    // Someone else is not affected, and a success costs nothing.
+    h.user_from(4, "Duda", [10, 0, 0, 2]);
+    h.send(4, join_cofre("segredo", 1));
+    h.verify_all();
+    assert_eq!(h.next(4)["type"], "joined");
+    // Earned back: one failure every 18 s for the address.
+    h.advance(Duration::from_secs(19));
+    h.send(3, join_cofre("segredo", 2));
+    assert_eq!(
+        h.next(3)["type"],
+        "joined",
+        "remembered now: no hashing needed"
+    );
+}
+
+#[test]
+fn checks_take_turns_by_address() {
+    let mut h = restarted(1);
+    for conn in 1..=5 {
+        h.user_from(conn, &format!("A{conn}"), [10, 0, 0, 1]);
+        h.send(conn, join_cofre("errada", 1));
+    }
+    h.user_from(9, "Beto", [10, 0, 0, 2]);
+    h.send(9, join_cofre("segredo", 1));
+    let order: Vec<ConnId> = std::iter::from_fn(|| h.verify_one()).collect();
+    // 1 was running already; then one turn each: the newcomer waits behind one job of the
+    // busy address, not behind all its connections.
+    assert_eq!(order, [1, 2, 9, 3, 4, 5]);
+    assert_eq!(h.next(9)["type"], "joined");
 }

@@ -1,12 +1,22 @@
-//! Room passwords: argon2id hashes (the only form ever kept), a fast in-memory check for
-//! passwords already verified, and the verifier thread that keeps slow checks off the hub.
+//! Room passwords: argon2id hashes (the only form ever kept) and a fast in-memory check for
+//! passwords already verified. Around them, one file each: `jobs` (the slow work and its
+//! answers), `pool` (the threads that do it, off the hub), `turns` (whose job runs next:
+//! fair between client addresses) and `attempts` (failed guesses limited per connection
+//! and per address, before any hashing).
 
-use crate::ids::ConnId;
-use crate::protocol::Ref;
+mod attempts;
+mod jobs;
+mod pool;
+mod turns;
+
+pub use attempts::{AddressKey, AttemptLimits, Attempts, ConnAttempts, Limited};
+pub use jobs::{PasswordDone, PasswordJob, VerifyJob};
+pub use pool::{default_threads, queue, start_pool};
+pub use turns::Turns;
+
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
-use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
@@ -15,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug, Clone)]
 pub struct Secret {
     /// The argon2id PHC string: algorithm, parameters, salt and hash. `None` for a room
-    /// just created, until the verifier thread has hashed its password.
+    /// just created, until the password pool has hashed its password.
     phc: Option<Arc<str>>,
     /// Keyed hashes of passwords already verified against `phc`, so a crowd joining with
     /// the right password pays for argon2 once, not once per person.
@@ -42,7 +52,7 @@ pub fn hash(password: &str) -> String {
 
 impl Secret {
     /// A new room's password: known at once (no argon2 on the hub), hashed later by the
-    /// verifier thread and then kept only as its hash.
+    /// password pool and then kept only as its hash.
     pub fn unhashed(password: &str) -> Secret {
         let mut secret = Secret {
             phc: None,
@@ -97,60 +107,6 @@ pub fn verify(phc: &str, password: &str) -> bool {
             .is_ok(),
         Err(_) => false,
     }
-}
-
-/// Slow password work, done on the verifier thread so the hub never runs argon2.
-#[derive(Debug)]
-pub enum PasswordJob {
-    /// A join waiting for its password to be checked.
-    Verify(VerifyJob),
-    /// A new protected room whose password must be hashed before it is stored.
-    Hash { room_key: String, password: String },
-}
-
-#[derive(Debug)]
-pub struct VerifyJob {
-    pub conn: ConnId,
-    pub room_key: String,
-    pub password: String,
-    pub phc: Arc<str>,
-    pub reference: Option<Ref>,
-}
-
-/// Finished password work, on its way back to the hub.
-#[derive(Debug)]
-pub enum PasswordDone {
-    Verified { job: VerifyJob, ok: bool },
-    Hashed { room_key: String, phc: String },
-}
-
-impl PasswordJob {
-    /// Does the slow part.
-    pub fn run(self) -> PasswordDone {
-        match self {
-            PasswordJob::Verify(job) => {
-                let ok = verify(&job.phc, &job.password);
-                PasswordDone::Verified { job, ok }
-            }
-            PasswordJob::Hash { room_key, password } => PasswordDone::Hashed {
-                room_key,
-                phc: hash(&password),
-            },
-        }
-    }
-}
-
-/// Runs password jobs until `jobs` closes, handing each result to `done`.
-pub fn run_verifier(jobs: Receiver<PasswordJob>, done: impl Fn(PasswordDone)) {
-    for job in jobs {
-        done(job.run());
-    }
-}
-
-/// The queue the hub puts jobs on; bounded, so a flood of guesses or of new protected
-/// rooms cannot grow memory, and argon2 never takes more than the one thread.
-pub fn verifier_queue() -> (Sender<PasswordJob>, Receiver<PasswordJob>) {
-    crossbeam_channel::bounded(1024)
 }
 
 #[cfg(test)]
