@@ -160,3 +160,36 @@ fn amplify_runs_and_the_bystander_misses_nothing() {
     assert_eq!(r.u64("bystander_missing"), 0);
     assert_eq!(r.u64("bystander_disordered"), 0);
 }
+
+#[test]
+fn pwflood_answers_every_guess_and_every_join() {
+    let r = run(&[
+        "pwflood",
+        "--attackers",
+        "2",
+        "--attack-rate",
+        "20",
+        "--joins",
+        "2",
+        "--members",
+        "5",
+        "--senders",
+        "1",
+        "--rate",
+        "5",
+        "--duration",
+        "2",
+    ]);
+    assert_eq!(r.u64("attackers_connected"), 2);
+    assert_eq!(r.u64("legit_joins"), 2);
+    assert!(r.u64("attack_wrong_password") > 0);
+    // Two seconds at 20 a second is more than five failures a connection may make.
+    assert!(r.u64("attack_rate_limited") > 0);
+    assert_eq!(r.u64("attack_other"), 0);
+    assert_eq!(
+        r.u64("attack_sent"),
+        r.u64("attack_wrong_password") + r.u64("attack_rate_limited"),
+        "every guess answered"
+    );
+    assert_eq!(r.u64("missing"), 0);
+}

@@ -96,6 +96,17 @@ struct Member {
 }
 
 pub async fn chat(env: &Env, scenario: &str, p: ChatParams) -> Result<Report> {
+    chat_with(env, scenario, p, || {}).await
+}
+
+/// `chat`, calling `run_started` the moment the measured run begins (after setup), so a
+/// scenario can do something else during exactly that time (`pwflood` attacks).
+pub async fn chat_with(
+    env: &Env,
+    scenario: &str,
+    p: ChatParams,
+    run_started: impl FnOnce(),
+) -> Result<Report> {
     let total = p.rooms * p.members;
     let room_names: Vec<String> = (0..p.rooms).map(|r| env.room("chat", r)).collect();
     let owner = super::client::create_rooms(&env.target, &env.user("own", 0), &room_names).await?;
@@ -164,6 +175,7 @@ pub async fn chat(env: &Env, scenario: &str, p: ChatParams) -> Result<Report> {
     let cpu = CpuWindow::start(env.server_pid);
     let t0 = Instant::now();
     let _ = phase_tx.send(Phase::Run);
+    run_started();
     tokio::time::sleep(p.duration).await;
     let _ = phase_tx.send(Phase::Drain);
     let run_s = t0.elapsed().as_secs_f64();

@@ -163,7 +163,23 @@ fn ws_config() -> WebSocketConfig {
 impl Conn {
     /// Connects and, for Socket.IO, completes the Engine.IO open and the namespace connect.
     pub async fn connect(target: &Target) -> Result<Conn> {
-        let tcp = TcpStream::connect(target.addr).await?;
+        Conn::connect_from(target, None).await
+    }
+
+    /// `connect`, from the local address `from` when given (any 127.0.0.0/8 address is
+    /// ours on Linux, so one machine can play several clients' addresses).
+    pub async fn connect_from(target: &Target, from: Option<std::net::IpAddr>) -> Result<Conn> {
+        let tcp = match from {
+            None => TcpStream::connect(target.addr).await?,
+            Some(ip) => {
+                let socket = match ip {
+                    std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                    std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+                };
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(target.addr).await?
+            }
+        };
         tcp.set_nodelay(true)?;
         let (ws, _resp) = tokio_tungstenite::client_async_with_config(
             target.url.as_str(),

@@ -1,12 +1,14 @@
 //! The load generator behind `cargo bench --bench load -- SCENARIO [flags]`: flags, the
 //! papo server it starts (or the `--url` it drives), the client runtime, and the dispatch to
-//! the scenarios (`chat`: fanout and rooms; `shootout`; `joinstorm`; `idle`; `amplify`).
+//! the scenarios (`chat`: fanout and rooms; `shootout`; `joinstorm`; `idle`; `amplify`;
+//! `pwflood`).
 
 pub mod amplify;
 pub mod chat;
 pub mod client;
 pub mod idle;
 pub mod joinstorm;
+pub mod pwflood;
 pub mod shootout;
 pub mod stats;
 
@@ -36,6 +38,12 @@ scenarios (defaults in brackets):
              limit 100) --messages 100 --chars 4000 (four-byte characters a message)
              --rate 20 --burst 50 (commands per attacker, like papo's default limit)
              --duration 20 --after 60 (s watched after the attackers are dropped)
+  pwflood    --attackers 5 --attack-addresses 5 (127.0.0.2, .3, ...) --attack-rate 20
+             (wrong-password joins/s each) --joins 5 (right-password joins by another
+             client, spread over the run) --members 200 --senders 5 --rate 5 (a busy room,
+             as fanout) --duration 20 --drain 10; without --url papo runs twice on one
+             database file (the rooms' passwords unverified in the measured run) with
+             --rate-limit 20
 
 common flags:
   --url ws://127.0.0.1:PORT[/path]  drive that server instead of starting papo
@@ -158,6 +166,7 @@ pub async fn run(env: &Env, opts: &Opts) -> Result<Report> {
         "joinstorm" => joinstorm::run(env, opts).await,
         "idle" => idle::run(env, opts).await,
         "amplify" => amplify::run(env, opts).await,
+        "pwflood" => pwflood::run(env, opts).await,
         "" => Err("no scenario given".into()),
         other => Err(format!("unknown scenario {other}").into()),
     }
@@ -354,6 +363,11 @@ fn main_inner(args: &[String], papo_bin: &str) -> Result<()> {
     let opts = Opts::parse(args)?;
     if opts.scenario.is_empty() || opts.scenario == "help" {
         print!("{USAGE}");
+        return Ok(());
+    }
+    if opts.scenario == "pwflood" && opts.str("url").is_none() {
+        let bin = opts.str("papo-bin").unwrap_or(papo_bin);
+        pwflood::standalone(bin, &opts)?.print();
         return Ok(());
     }
     let proto =
