@@ -6,7 +6,7 @@
 use super::Hub;
 use crate::ids::{ConnId, RoomId};
 use crate::password::{
-    AddressKey, AttemptLimits, Attempts, PasswordDone, PasswordJob, Turns, VerifyJob,
+    AttemptLimits, Attempts, ClientAddress, PasswordDone, PasswordJob, Turns, VerifyJob,
 };
 use crate::protocol::{fold, ErrorCode, Ref, Rejection};
 use crate::room::Access;
@@ -24,7 +24,7 @@ pub(super) struct PasswordWork {
     /// Jobs handed to the pool and not answered yet.
     in_flight: usize,
     /// Jobs waiting for a free pool thread, taking turns by client address.
-    waiting: Turns<(AddressKey, PasswordJob)>,
+    waiting: Turns<(ClientAddress, PasswordJob)>,
     /// Failed attempts, limited per connection and per address.
     attempts: Attempts,
 }
@@ -58,7 +58,7 @@ impl Hub {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
-        let address = AddressKey::of(c.addr);
+        let address = ClientAddress::of(c.addr);
         // Before anything compares the password, even the cache: a limited guesser learns
         // nothing, not even that a guess was right.
         self.passwords
@@ -97,18 +97,18 @@ impl Hub {
     }
 
     /// The client address `conn` counts against.
-    pub(super) fn address_of(&self, conn: ConnId) -> AddressKey {
+    pub(super) fn address_of(&self, conn: ConnId) -> ClientAddress {
         let addr = self
             .conns
             .get(&conn)
             .map_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), |c| {
                 c.addr
             });
-        AddressKey::of(addr)
+        ClientAddress::of(addr)
     }
 
     /// Queues slow password work for its address's turn on the pool.
-    pub(super) fn submit_password_job(&mut self, address: AddressKey, job: PasswordJob) {
+    pub(super) fn submit_password_job(&mut self, address: ClientAddress, job: PasswordJob) {
         self.passwords.waiting.push(address, (address, job));
         self.dispatch_password_jobs();
     }

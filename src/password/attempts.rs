@@ -20,11 +20,11 @@
 //! The address table is bounded: an entry is forgotten once its bucket is full again (no
 //! failure for a whole window) and nothing of it is pending; it is swept when it doubles;
 //! at `max_addresses` entries the one quiet longest is forgotten (that address starts with
-//! a fresh budget: failing open for one guesser beats locking every newcomer out). IPv6
-//! clients count by their /64, which is what one subscriber usually gets.
+//! a fresh budget: failing open for one guesser beats locking every newcomer out). Clients
+//! count as `--max-connections-per-ip` counts them: IPv4 addresses, IPv6 /64s.
 
+pub use crate::address_limit::ClientAddress;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// A failure limit: `failures` at once, earned back evenly over `window`; 0 = no limit.
@@ -72,22 +72,6 @@ impl AttemptLimits {
 impl Default for AttemptLimits {
     fn default() -> Self {
         Self::with_failures(Self::CONNECTION_FAILURES, Self::ADDRESS_FAILURES)
-    }
-}
-
-/// What per-address limits count by: an IPv4 address, or an IPv6 /64.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressKey {
-    V4(u32),
-    V6Net(u64),
-}
-
-impl AddressKey {
-    pub fn of(addr: IpAddr) -> Self {
-        match addr.to_canonical() {
-            IpAddr::V4(v4) => AddressKey::V4(u32::from(v4)),
-            IpAddr::V6(v6) => AddressKey::V6Net((u128::from(v6) >> 64) as u64),
-        }
     }
 }
 
@@ -175,7 +159,7 @@ struct AddressEntry {
 #[derive(Debug)]
 pub struct Attempts {
     limits: AttemptLimits,
-    addresses: HashMap<AddressKey, AddressEntry>,
+    addresses: HashMap<ClientAddress, AddressEntry>,
     /// The table size at which forgotten entries are next swept out.
     next_sweep: usize,
 }
@@ -196,7 +180,7 @@ impl Attempts {
     pub fn begin(
         &mut self,
         conn: &mut ConnAttempts,
-        address: AddressKey,
+        address: ClientAddress,
         now: Instant,
     ) -> Result<(), Limited> {
         let rate = self.limits.per_connection;
@@ -236,7 +220,7 @@ impl Attempts {
     pub fn settle(
         &mut self,
         conn: Option<&mut ConnAttempts>,
-        address: AddressKey,
+        address: ClientAddress,
         failed: bool,
         now: Instant,
     ) {
@@ -295,12 +279,13 @@ impl Attempts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
 
-    fn v4(last: u8) -> AddressKey {
-        AddressKey::of(IpAddr::from([10, 0, 0, last]))
+    fn v4(last: u8) -> ClientAddress {
+        ClientAddress::of(IpAddr::from([10, 0, 0, last]))
     }
 
-    fn fail(attempts: &mut Attempts, conn: &mut ConnAttempts, key: AddressKey, now: Instant) {
+    fn fail(attempts: &mut Attempts, conn: &mut ConnAttempts, key: ClientAddress, now: Instant) {
         attempts.begin(conn, key, now).expect("allowed");
         attempts.settle(Some(conn), key, true, now);
     }
@@ -384,14 +369,14 @@ mod tests {
         };
         let mut attempts = Attempts::new(limits);
         for i in 0..1000u32 {
-            let key = AddressKey::V4(i);
+            let key = ClientAddress::of(IpAddr::from(Ipv4Addr::from(i)));
             fail(&mut attempts, &mut ConnAttempts::default(), key, now);
             assert!(attempts.tracked() <= 100);
         }
         // A whole window later every bucket is full again: the next sweep forgets them.
         let later = now + Duration::from_secs(181);
         for i in 0..200u32 {
-            let key = AddressKey::V4(100_000 + i);
+            let key = ClientAddress::of(IpAddr::from(Ipv4Addr::from(100_000 + i)));
             attempts
                 .begin(&mut ConnAttempts::default(), key, later)
                 .unwrap();
@@ -414,16 +399,5 @@ mod tests {
         assert_eq!(attempts.begin(&mut conn, v4(3), now), Err(Limited::Busy));
         attempts.settle(None, v4(1), true, now);
         assert!(attempts.begin(&mut conn, v4(3), now).is_ok());
-    }
-
-    #[test]
-    fn ipv6_counts_by_its_64_and_mapped_ipv4_as_ipv4() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(AddressKey::of(a), AddressKey::of(b));
-        assert_ne!(AddressKey::of(a), AddressKey::of(c));
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert_eq!(AddressKey::of(mapped), v4(1));
     }
 }

@@ -2,7 +2,7 @@
 //! as `HubInput::Password`. A job carries everything the hub needs to act on its answer,
 //! so the hub keeps no table of jobs in flight.
 
-use super::{hash, verify, AddressKey};
+use super::{hash, verify, ClientAddress};
 use crate::ids::ConnId;
 use crate::protocol::Ref;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub struct VerifyJob {
     pub conn: ConnId,
     /// Where the attempt came from: it holds a place in that address's failure budget
     /// until the answer settles it (the connection may be gone by then).
-    pub address: AddressKey,
+    pub address: ClientAddress,
     /// The room, by its folded name.
     pub room_key: String,
     /// The password the client sent.

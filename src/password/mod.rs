@@ -9,7 +9,7 @@ mod jobs;
 mod pool;
 mod turns;
 
-pub use attempts::{AddressKey, AttemptLimits, Attempts, ConnAttempts, Limited};
+pub use attempts::{AttemptLimits, Attempts, ClientAddress, ConnAttempts, Limited};
 pub use jobs::{PasswordDone, PasswordJob, VerifyJob};
 pub use pool::{default_threads, queue, start_pool};
 pub use turns::Turns;

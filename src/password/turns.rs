@@ -12,7 +12,7 @@
 //! room created (which the room-creation limits bound), so the queues are bounded by
 //! connections and rooms.
 
-use super::AddressKey;
+use super::ClientAddress;
 use std::collections::{HashMap, VecDeque};
 
 /// Jobs waiting for a free pool thread, in fair turns between addresses.
@@ -20,9 +20,9 @@ use std::collections::{HashMap, VecDeque};
 pub struct Turns<J> {
     /// Each address's waiting jobs, oldest first. An address is here only while it has
     /// some, so the table is as small as the set of addresses waiting.
-    queues: HashMap<AddressKey, VecDeque<J>>,
+    queues: HashMap<ClientAddress, VecDeque<J>>,
     /// Addresses with jobs waiting, in the order of their next turn.
-    order: VecDeque<AddressKey>,
+    order: VecDeque<ClientAddress>,
     /// Jobs waiting in all queues.
     len: usize,
 }
@@ -40,7 +40,7 @@ impl<J> Default for Turns<J> {
 impl<J> Turns<J> {
     /// Queues a job at the back of its address's queue; an address that had nothing
     /// waiting takes its turn after every address waiting already.
-    pub fn push(&mut self, address: AddressKey, job: J) {
+    pub fn push(&mut self, address: ClientAddress, job: J) {
         let queue = self.queues.entry(address).or_default();
         if queue.is_empty() {
             self.order.push_back(address);
@@ -83,8 +83,8 @@ mod tests {
     use super::*;
     use std::net::IpAddr;
 
-    fn key(last: u8) -> AddressKey {
-        AddressKey::of(IpAddr::from([10, 0, 0, last]))
+    fn key(last: u8) -> ClientAddress {
+        ClientAddress::of(IpAddr::from([10, 0, 0, last]))
     }
 
     #[test]
