@@ -182,6 +182,7 @@ fn pwflood_answers_every_guess_and_every_join() {
     ]);
     assert_eq!(r.u64("attackers_connected"), 2);
     assert_eq!(r.u64("legit_joins"), 2);
+    assert_eq!(r.u64("legit_join_errors"), 0);
     assert!(r.u64("attack_wrong_password") > 0);
     // Two seconds at 20 a second is more than five failures a connection may make.
     assert!(r.u64("attack_rate_limited") > 0);
