@@ -313,11 +313,7 @@ pub fn help_text() -> String {
         .max()
         .unwrap_or(0);
     for f in FLAGS {
-        let mut left = format!("{} {}", f.name, f.value);
-        if left.len() >= 26 {
-            // A long flag gets a line of its own; its help lines up with the others'.
-            left = format!("{left}\n{:28}", "");
-        }
+        let left = format!("{} {}", f.name, f.value);
         let env = f.env.map(|e| format!(", env {e}")).unwrap_or_default();
         let _ = writeln!(
             out,
