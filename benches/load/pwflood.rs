@@ -34,6 +34,9 @@ use super::{Env, Opts, PapoServer, Result};
 const PASSWORD: &str = "certa-123";
 /// How long any one setup step may take.
 const STEP: Duration = Duration::from_secs(30);
+/// How long the legitimate client waits for one join's reply before it counts it as lost
+/// (and stops: its later joins would only measure the same queue).
+const JOIN_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The protected rooms to join, and whether the server has yet to verify their password.
 struct Plan {
@@ -341,19 +344,35 @@ async fn legitimate(
         let at = t0 + duration.mul_f64((i as f64 + 0.5) / rooms.len() as f64);
         tokio::time::sleep_until(at).await;
         let sent = Instant::now();
-        let join = json!({"type": "join", "room": room, "password": PASSWORD});
+        let join = json!({"type": "join", "room": room, "password": PASSWORD, "ref": i});
         conn.send_raw(join.to_string()).await?;
-        match conn.expect("joined", STEP).await {
-            Ok(_) => joins.latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
-            // A server that refuses a right password (a full queue): counted, not fatal.
-            Err(e) if e.to_string().contains("server error") => {
-                joins.errors.push(e.to_string());
-                continue;
+        // The reply carries the join's ref; a late one is still this join's.
+        let reply = tokio::time::timeout(JOIN_PATIENCE, async {
+            while let Some(frame) = conn.recv().await {
+                let v: Value = serde_json::from_str(&frame?).unwrap_or_default();
+                if v["ref"] == json!(i) {
+                    return Ok(v);
+                }
             }
-            Err(e) => return Err(e),
+            Err::<Value, super::client::Error>("closed while joining".into())
+        })
+        .await;
+        match reply {
+            Ok(Ok(v)) if v["type"] == "joined" => {
+                joins.latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                let leave = json!({"type": "leave", "room": room});
+                conn.send_raw(leave.to_string()).await?;
+            }
+            // A server that refuses a right password (a full queue) or never answers: counted.
+            Ok(Ok(v)) => joins.errors.push(format!("join {room}: {v}")),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                joins
+                    .errors
+                    .push(format!("join {room}: no reply within {JOIN_PATIENCE:?}"));
+                return Ok(joins);
+            }
         }
-        let leave = json!({"type": "leave", "room": room});
-        conn.send_raw(leave.to_string()).await?;
     }
     Ok(joins)
 }
