@@ -59,6 +59,8 @@ pub struct Config {
     pub log_level: String,
     /// Threads that check and hash room passwords (argon2), off the hub.
     pub password_threads: usize,
+    /// The nice value those threads run at (Linux), so routing wins the CPU from them.
+    pub password_nice: i32,
     /// Failed room-password attempts a connection may make per minute; 0 = no limit.
     pub password_failures_per_connection: u32,
     /// Failed room-password attempts one client address (an IPv6 /64) may make per
@@ -100,6 +102,7 @@ impl Default for Config {
             db: "papo.db".into(),
             log_level: "info".into(),
             password_threads: crate::password::default_threads(),
+            password_nice: crate::password::DEFAULT_NICE,
             password_failures_per_connection: crate::password::AttemptLimits::CONNECTION_FAILURES,
             password_failures_per_ip: crate::password::AttemptLimits::ADDRESS_FAILURES,
         }
@@ -243,6 +246,12 @@ const FLAGS: &[Flag] = &[
         help: "threads that check room passwords (half the cores, 1 to 4)",
     },
     Flag {
+        name: "--password-nice",
+        value: "N",
+        env: None,
+        help: "nice value of those threads, 0 to 19 (0 on a machine shared with busy programs)",
+    },
+    Flag {
         name: "--password-failures-per-connection",
         value: "N",
         env: None,
@@ -294,6 +303,7 @@ pub fn help_text() -> String {
                 .to_string(),
             "--writer-threads" => d.writer_threads.to_string(),
             "--password-threads" => d.password_threads.to_string(),
+            "--password-nice" => d.password_nice.to_string(),
             "--password-failures-per-connection" => d.password_failures_per_connection.to_string(),
             "--password-failures-per-ip" => d.password_failures_per_ip.to_string(),
             "--ping-interval" => d.ping_interval.as_secs().to_string(),
@@ -413,6 +423,7 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         }
         "--writer-threads" => config.writer_threads = number(name, value, 1, 64)? as usize,
         "--password-threads" => config.password_threads = number(name, value, 1, 64)? as usize,
+        "--password-nice" => config.password_nice = number(name, value, 0, 19)? as i32,
         "--password-failures-per-connection" => {
             config.password_failures_per_connection = number(name, value, 0, 1_000_000)? as u32
         }

@@ -106,10 +106,14 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         .name("papo-hub".into())
         .spawn(move || hub::run(hub, hub_rx))?;
     let answers = hub_tx.clone();
-    let password_threads =
-        password::start_pool(config.password_threads, password_rx, move |done| {
+    let password_threads = password::start_pool(
+        config.password_threads,
+        config.password_nice,
+        password_rx,
+        move |done| {
             let _ = answers.send(HubInput::Password(done));
-        })?;
+        },
+    )?;
 
     let threads = ThreadCount::default();
     // A connection has a writer thread of its own only while its socket is full; the

@@ -11,7 +11,7 @@ mod turns;
 
 pub use attempts::{AttemptLimits, Attempts, ClientAddress, ConnAttempts, Limited};
 pub use jobs::{PasswordDone, PasswordJob, VerifyJob};
-pub use pool::{default_threads, queue, start_pool};
+pub use pool::{default_threads, queue, start_pool, DEFAULT_NICE};
 pub use turns::Turns;
 
 use argon2::password_hash::phc::PasswordHash;

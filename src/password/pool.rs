@@ -5,8 +5,11 @@
 //! (a saturated pool must never be what delays other users' messages); at most 4, because
 //! each check holds argon2's 19 MiB of working memory while it runs, and because the
 //! failure limits (see `attempts`) leave a flood little to hash. Each thread also runs at
-//! a lower scheduling priority (nice 10 on Linux), so that when the pool and the routing
-//! threads want the same core, routing gets it.
+//! a lower scheduling priority (`--password-nice`, default nice 10 on Linux), so that when
+//! the pool and the routing threads want the same core, routing gets it. Measured with the
+//! limits off (pool saturated by a flood): the busy room's p99 was lower at nice 10 than at
+//! 0. The price: on a machine busy with *other* programs the checks yield to them too, and
+//! a legitimate join gets slower; an operator sharing the machine can set 0.
 //!
 //! The queue is as deep as the pool is wide: the hub hands out a job only when a thread is
 //! free for it, and keeps the rest in its own fair `Turns`, so the order jobs run in is the
@@ -18,8 +21,8 @@ use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// The nice value pool threads run at: below normal (0), above idle (19).
-const NICE: i32 = 10;
+/// The nice value pool threads run at by default: below normal (0), above idle (19).
+pub const DEFAULT_NICE: i32 = 10;
 
 /// Stack for a pool thread: argon2 keeps its memory blocks on the heap.
 const STACK: usize = 256 * 1024;
@@ -35,10 +38,11 @@ pub fn queue(threads: usize) -> (Sender<PasswordJob>, Receiver<PasswordJob>) {
     crossbeam_channel::bounded(threads.max(1))
 }
 
-/// Starts `threads` pool threads, each running jobs until `jobs` closes and handing each
-/// answer to `done`.
+/// Starts `threads` pool threads at nice `nice`, each running jobs until `jobs` closes and
+/// handing each answer to `done`.
 pub fn start_pool(
     threads: usize,
+    nice: i32,
     jobs: Receiver<PasswordJob>,
     done: impl Fn(PasswordDone) + Send + Sync + 'static,
 ) -> io::Result<Vec<JoinHandle<()>>> {
@@ -51,7 +55,7 @@ pub fn start_pool(
                 .name(format!("papo-password-{i}"))
                 .stack_size(STACK)
                 .spawn(move || {
-                    lower_priority();
+                    lower_priority(nice);
                     for job in jobs {
                         done(job.run());
                     }
@@ -62,13 +66,16 @@ pub fn start_pool(
 
 /// Lowers the calling thread's scheduling priority (Linux applies `setpriority` to one
 /// thread when given its thread id). Failing to is harmless: the pool still works.
-fn lower_priority() {
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
         let result = unsafe {
             let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS as _, tid, NICE)
+            libc::setpriority(libc::PRIO_PROCESS as _, tid, nice)
         };
         if result != 0 {
             log::debug!(
@@ -87,7 +94,7 @@ mod tests {
     fn every_thread_runs_jobs_until_the_queue_closes() {
         let (tx, rx) = queue(2);
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let threads = start_pool(2, rx, move |done| {
+        let threads = start_pool(2, DEFAULT_NICE, rx, move |done| {
             let _ = done_tx.send(done);
         })
         .unwrap();
