@@ -66,6 +66,11 @@ pub struct Config {
     /// Failed room-password attempts one client address (an IPv6 /64) may make per
     /// 3 minutes; 0 = no limit.
     pub password_failures_per_ip: u32,
+    /// Guests, registration, sessions and the sign-in limits.
+    pub accounts: crate::accounts::Policy,
+    /// Take the client's address and https-ness from a reverse proxy's `X-Forwarded-For`
+    /// (last hop) and `X-Forwarded-Proto`; without it both headers are ignored.
+    pub trust_proxy: bool,
 }
 
 impl Default for Config {
@@ -105,6 +110,8 @@ impl Default for Config {
             password_nice: crate::password::DEFAULT_NICE,
             password_failures_per_connection: crate::password::AttemptLimits::CONNECTION_FAILURES,
             password_failures_per_ip: crate::password::AttemptLimits::ADDRESS_FAILURES,
+            accounts: crate::accounts::Policy::default(),
+            trust_proxy: false,
         }
     }
 }
@@ -124,8 +131,28 @@ pub enum Invocation {
     Serve(Config),
     /// Copy the database to a file while it may be in use (`papo backup OUT.db`).
     Backup { config: Config, out: String },
+    /// An operator's command on the accounts in the database (`papo user …`).
+    User {
+        config: Config,
+        command: UserCommand,
+    },
+    /// Make a single-use invite code (`papo invite`).
+    Invite { config: Config },
     /// Print the help text.
     Help,
+}
+
+/// `papo user …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCommand {
+    /// Add an account; its password is read from standard input.
+    Add(String),
+    /// Set an account's password (read from standard input); its sessions end.
+    Passwd(String),
+    /// Make an account the admin, or (`false`) not.
+    Admin(String, bool),
+    Del(String),
+    List,
 }
 
 /// One flag: its name, value placeholder, environment variable, and help line.
@@ -275,6 +302,42 @@ const FLAGS: &[Flag] = &[
         env: None,
         help: "seconds of client silence before closing",
     },
+    Flag {
+        name: "--guests",
+        value: "on|off",
+        env: None,
+        help: "allow name-only sign-in (guests)",
+    },
+    Flag {
+        name: "--registration",
+        value: "MODE",
+        env: None,
+        help: "open, invite (a code from papo invite) or closed (papo user add only)",
+    },
+    Flag {
+        name: "--session-days",
+        value: "N",
+        env: None,
+        help: "a session unused this many days ends",
+    },
+    Flag {
+        name: "--sign-in-failures",
+        value: "N",
+        env: None,
+        help: "failed sign-ins per address per 3 minutes (0 = off)",
+    },
+    Flag {
+        name: "--registrations-per-hour",
+        value: "N",
+        env: None,
+        help: "registrations per address per hour (0 = off)",
+    },
+    Flag {
+        name: "--trust-proxy",
+        value: "",
+        env: None,
+        help: "take client address and https from X-Forwarded-For/-Proto",
+    },
 ];
 
 /// The text `papo --help` prints, with every flag's default.
@@ -308,13 +371,26 @@ pub fn help_text() -> String {
             "--password-failures-per-ip" => d.password_failures_per_ip.to_string(),
             "--ping-interval" => d.ping_interval.as_secs().to_string(),
             "--idle-timeout" => d.idle_timeout.as_secs().to_string(),
+            "--guests" => if d.accounts.guests { "on" } else { "off" }.into(),
+            "--registration" => "open".into(),
+            "--session-days" => d.accounts.session_days.to_string(),
+            "--sign-in-failures" => d.accounts.sign_in_failures.to_string(),
+            "--registrations-per-hour" => d.accounts.registrations_per_hour.to_string(),
+            "--trust-proxy" => "off".into(),
             _ => String::new(),
         }
     };
     let mut out = String::from(
         "papo: real-time web chat with rooms, in one binary\n\n\
          Usage: papo [FLAGS]                   serve the chat\n       \
-         papo backup OUT.db [FLAGS]     copy the database (safe while serving)\n\nFlags:\n",
+         papo backup OUT.db [FLAGS]     copy the database (safe while serving)\n       \
+         papo user add NAME [FLAGS]     add an account (password on standard input)\n       \
+         papo user passwd NAME          set its password (standard input); ends its sessions\n       \
+         papo user admin NAME [--off]   make it the admin, or not\n       \
+         papo user del NAME             delete an account\n       \
+         papo user list                 list the accounts\n       \
+         papo invite                    print a single-use registration code (7 days)\n\n\
+         Commands on the database work while the server runs; it applies them within seconds.\n\nFlags:\n",
     );
     // The help texts start in one column, two spaces past the widest flag and its value.
     let width = FLAGS
@@ -354,16 +430,38 @@ where
     }
     let mut args = args.into_iter().peekable();
     let mut backup_out = None;
-    if args.peek().map(String::as_str) == Some("backup") {
-        args.next();
-        match args.next() {
-            Some(out) if !out.starts_with('-') => backup_out = Some(out),
-            _ => return Err("backup needs the output file: papo backup OUT.db".into()),
+    let mut user_command = None;
+    let mut invite = false;
+    match args.peek().map(String::as_str) {
+        Some("backup") => {
+            args.next();
+            match args.next() {
+                Some(out) if !out.starts_with('-') => backup_out = Some(out),
+                _ => return Err("backup needs the output file: papo backup OUT.db".into()),
+            }
         }
+        Some("user") => {
+            args.next();
+            user_command = Some(parse_user_command(&mut args)?);
+        }
+        Some("invite") => {
+            args.next();
+            invite = true;
+        }
+        _ => {}
     }
+    let mut admin_off = false;
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(Invocation::Help);
+        }
+        if arg == "--trust-proxy" {
+            config.trust_proxy = true;
+            continue;
+        }
+        if arg == "--off" && matches!(user_command, Some(UserCommand::Admin(..))) {
+            admin_off = true;
+            continue;
         }
         let (name, inline_value) = match arg.split_once('=') {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -378,9 +476,40 @@ where
         };
         apply(&mut config, &name, &value)?;
     }
+    if let Some(mut command) = user_command {
+        if let UserCommand::Admin(_, on) = &mut command {
+            *on = !admin_off;
+        }
+        return Ok(Invocation::User { config, command });
+    }
+    if invite {
+        return Ok(Invocation::Invite { config });
+    }
     Ok(match backup_out {
         Some(out) => Invocation::Backup { config, out },
         None => Invocation::Serve(config),
+    })
+}
+
+/// The words after `papo user`.
+fn parse_user_command(
+    args: &mut std::iter::Peekable<impl Iterator<Item = String>>,
+) -> Result<UserCommand, String> {
+    let usage = "usage: papo user add|passwd|admin|del NAME, or papo user list";
+    let verb = args.next().ok_or(usage)?;
+    if verb == "list" {
+        return Ok(UserCommand::List);
+    }
+    let name = match args.next() {
+        Some(name) if !name.starts_with("--") => name,
+        _ => return Err(usage.into()),
+    };
+    Ok(match verb.as_str() {
+        "add" => UserCommand::Add(name),
+        "passwd" => UserCommand::Passwd(name),
+        "admin" => UserCommand::Admin(name, true),
+        "del" => UserCommand::Del(name),
+        _ => return Err(usage.into()),
     })
 }
 
@@ -435,6 +564,29 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         }
         "--idle-timeout" => {
             config.idle_timeout = Duration::from_secs(number(name, value, 1, 86_400)?)
+        }
+        "--guests" => {
+            config.accounts.guests = match value {
+                "on" => true,
+                "off" => false,
+                _ => return Err(format!("{name}: '{value}' is not on or off")),
+            }
+        }
+        "--registration" => {
+            use crate::accounts::Registration;
+            config.accounts.registration = match value {
+                "open" => Registration::Open,
+                "invite" => Registration::Invite,
+                "closed" => Registration::Closed,
+                _ => return Err(format!("{name}: '{value}' is not open, invite or closed")),
+            }
+        }
+        "--session-days" => config.accounts.session_days = number(name, value, 1, 3650)?,
+        "--sign-in-failures" => {
+            config.accounts.sign_in_failures = number(name, value, 0, 1_000_000)? as u32
+        }
+        "--registrations-per-hour" => {
+            config.accounts.registrations_per_hour = number(name, value, 0, 1_000_000)? as u32
         }
         _ => return Err(format!("unknown flag {name}")),
     }
@@ -563,6 +715,60 @@ mod tests {
         };
         assert_eq!(c.remove_empty_rooms_after, Some(DAY * 7));
         assert!(parse_args(&["--remove-empty-rooms-after", "-1"]).is_err());
+    }
+
+    #[test]
+    fn account_flags_and_commands_parse() {
+        let Invocation::Serve(c) = parse_args(&[
+            "--guests",
+            "off",
+            "--registration=invite",
+            "--session-days",
+            "7",
+            "--sign-in-failures",
+            "0",
+            "--registrations-per-hour",
+            "2",
+            "--trust-proxy",
+        ])
+        .unwrap() else {
+            panic!("expected serve")
+        };
+        assert!(!c.accounts.guests && c.trust_proxy);
+        assert_eq!(
+            c.accounts.registration,
+            crate::accounts::Registration::Invite
+        );
+        assert_eq!(
+            (
+                c.accounts.session_days,
+                c.accounts.sign_in_failures,
+                c.accounts.registrations_per_hour
+            ),
+            (7, 0, 2)
+        );
+        assert!(parse_args(&["--guests", "maybe"]).is_err());
+        assert!(parse_args(&["--registration", "sometimes"]).is_err());
+        match parse_args(&["user", "admin", "Ana", "--off", "--db", "x.db"]).unwrap() {
+            Invocation::User { config, command } => {
+                assert_eq!(command, UserCommand::Admin("Ana".into(), false));
+                assert_eq!(config.db, "x.db");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_args(&["user", "add", "Ana"]).unwrap(),
+            Invocation::User {
+                command: UserCommand::Add(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_args(&["invite"]).unwrap(),
+            Invocation::Invite { .. }
+        ));
+        assert!(parse_args(&["user", "fly", "Ana"]).is_err());
+        assert!(parse_args(&["user"]).is_err());
     }
 
     #[test]

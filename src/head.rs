@@ -2,7 +2,7 @@
 //! half-sent request cannot hold a thread, and parsing just enough of it to route.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// The largest request head accepted.
@@ -39,24 +39,123 @@ impl Head {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
-    /// The bytes read, with the head rewritten to ask for `Connection: close`: one request
-    /// per connection, so no idle keep-alive connection holds a server thread.
-    pub fn with_connection_close(&self) -> Vec<u8> {
+    /// The bytes read, with the head rewritten to ask for `Connection: close` (one request
+    /// per connection, so no idle keep-alive connection holds a server thread), every `X-Papo-…`
+    /// header a client sent removed, and `extra` headers added: the server's own word on
+    /// things a client must not be able to forge (its address).
+    pub fn rewritten(&self, extra: &[(&str, &str)]) -> Vec<u8> {
         // `parse` checked that the head is UTF-8 and ends with an empty line.
         let head = std::str::from_utf8(&self.bytes[..self.head_len]).unwrap_or("");
         let mut out = Vec::with_capacity(self.bytes.len() + 20);
         for line in head.split("\r\n").filter(|l| !l.is_empty()) {
             let name = line.split(':').next().unwrap_or("").trim();
-            if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive") {
+            let ours = name.len() >= 7 && name[..7].eq_ignore_ascii_case("x-papo-");
+            if ours
+                || name.eq_ignore_ascii_case("connection")
+                || name.eq_ignore_ascii_case("keep-alive")
+            {
                 continue;
             }
             out.extend_from_slice(line.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        for (name, value) in extra {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
         out.extend_from_slice(b"Connection: close\r\n\r\n");
         out.extend_from_slice(&self.bytes[self.head_len..]);
         out
     }
+}
+
+/// Where a request comes from, as limits and cookies should see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub addr: IpAddr,
+    /// Reached over https (only a trusted proxy can say so; papo itself speaks plain HTTP).
+    pub https: bool,
+}
+
+impl Head {
+    /// The client: the socket's peer, or with `trust_proxy` the last hop of
+    /// `X-Forwarded-For` and the scheme of `X-Forwarded-Proto` (the last ones, which the
+    /// proxy in front of us wrote; earlier ones came from the client). Without
+    /// `trust_proxy` both headers are ignored: anyone can send them.
+    pub fn client(&self, peer: IpAddr, trust_proxy: bool) -> ClientInfo {
+        let peer = peer.to_canonical();
+        if !trust_proxy {
+            return ClientInfo {
+                addr: peer,
+                https: false,
+            };
+        }
+        let last = |name: &str| {
+            self.headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .flat_map(|(_, v)| v.split(','))
+                .map(str::trim)
+                .rfind(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let addr = last("x-forwarded-for")
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|a| a.to_canonical())
+            .unwrap_or(peer);
+        let https = last("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        ClientInfo { addr, https }
+    }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// No `Content-Length` (chunked bodies are not accepted here).
+    LengthRequired,
+    TooLarge,
+    /// The client closed or stalled past the deadline.
+    Gone,
+}
+
+/// Reads a request's whole body (its `Content-Length`, at most `max` bytes) into
+/// `head.bytes`, before `deadline`: the request is then complete before it is passed on,
+/// so the server thread that handles it never waits on a slow client.
+pub fn read_body(
+    mut stream: &TcpStream,
+    head: &mut Head,
+    max: usize,
+    deadline: Instant,
+) -> Result<(), BodyError> {
+    if head.header("transfer-encoding").is_some() {
+        return Err(BodyError::LengthRequired);
+    }
+    let length = match head.header("content-length") {
+        None => 0,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| BodyError::LengthRequired)?,
+    };
+    if length > max {
+        return Err(BodyError::TooLarge);
+    }
+    let want = head.head_len + length;
+    while head.bytes.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(BodyError::Gone);
+        }
+        let filled = head.bytes.len();
+        head.bytes.resize(want, 0);
+        match stream.read(&mut head.bytes[filled..]) {
+            Ok(0) => return Err(BodyError::Gone),
+            Ok(n) => head.bytes.truncate(filled + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => head.bytes.truncate(filled),
+            Err(_) => return Err(BodyError::Gone),
+        }
+    }
+    let _ = stream.set_read_timeout(None);
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -175,8 +274,37 @@ mod tests {
         let end = find_blank_line(&raw).unwrap();
         let head = parse(raw, end).unwrap();
         assert_eq!(
-            head.with_connection_close(),
+            head.rewritten(&[]),
             b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nbody".to_vec()
+        );
+    }
+
+    #[test]
+    fn our_headers_cannot_be_forged_and_proxies_are_trusted_only_when_told() {
+        let raw = b"POST /api/login HTTP/1.1\r\nHost: a\r\nX-Papo-Client: 6.6.6.6\r\n\
+            X-Forwarded-For: 1.1.1.1, 2.2.2.2\r\nX-Forwarded-Proto: https\r\n\r\n{}"
+            .to_vec();
+        let end = find_blank_line(&raw).unwrap();
+        let head = parse(raw, end).unwrap();
+        let out = head.rewritten(&[("X-Papo-Client", "9.9.9.9")]);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("6.6.6.6"), "{text}");
+        assert!(text.contains("X-Papo-Client: 9.9.9.9\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n{}"), "{text}");
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            head.client(peer, false),
+            ClientInfo {
+                addr: peer,
+                https: false
+            }
+        );
+        assert_eq!(
+            head.client(peer, true),
+            ClientInfo {
+                addr: "2.2.2.2".parse().unwrap(),
+                https: true
+            }
         );
     }
 

@@ -32,7 +32,8 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Starts tiny_http on 127.0.0.1 with a port of its own; only the bridge connects to it.
-    pub fn start() -> io::Result<HttpServer> {
+    /// `/api/` requests go to `api`.
+    pub fn start(api: Arc<crate::accounts::api::Api>) -> io::Result<HttpServer> {
         let server = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
         let addr = server
             .server_addr()
@@ -44,7 +45,11 @@ impl HttpServer {
             .name("papo-http".into())
             .spawn(move || {
                 for request in serving.incoming_requests() {
-                    respond(request);
+                    if request.url().starts_with("/api/") {
+                        crate::accounts::api::handle(&api, request);
+                    } else {
+                        respond(request);
+                    }
                 }
             })?;
         Ok(HttpServer {

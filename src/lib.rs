@@ -5,6 +5,7 @@
 //! `protocol` parses it into a command, the `hub` decides and queues encoded frames on
 //! each recipient's `outbox`, and the `writer` pool sends them.
 
+pub mod accounts;
 mod address_limit;
 mod capacity;
 pub mod config;
@@ -87,13 +88,29 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     );
     let listener = TcpListener::bind((config.host.as_str(), config.port))?;
     let local_addr = listener.local_addr()?;
-    let http = http::HttpServer::start()?;
+    // Made once here, so no sign-in ever waits for it (and the hub never makes it).
+    accounts::hashing::dummy_phc();
+    let (hash_pool, _hash_threads) =
+        accounts::hashing::HashPool::start(accounts::hashing::default_threads())?;
+    let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
+    let api_hub = hub_tx.clone();
+    let http = http::HttpServer::start(Arc::new(accounts::api::Api {
+        hub: Box::new(move |call| api_hub.send(HubInput::Account(call)).is_ok()),
+        pool: hash_pool.clone(),
+        policy: config.accounts.clone(),
+        allow_origins: config.allow_origins.clone(),
+    }))?;
 
     let (store_tx, store_rx) = store::queue();
+    let last_change = loaded.accounts.last_change;
+    let changes_hub = hub_tx.clone();
     let store_thread = std::thread::Builder::new()
         .name("papo-store".into())
-        .spawn(move || store::run(store, store_rx))?;
-    let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
+        .spawn(move || {
+            store::run(store, store_rx, last_change, |changes| {
+                let _ = changes_hub.send(HubInput::AccountsChanged(changes));
+            })
+        })?;
     let (password_tx, password_rx) = password::queue(config.password_threads);
     let limits = password::AttemptLimits::with_failures(
         config.password_failures_per_connection,
@@ -101,7 +118,12 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     );
     let hub = Hub::new(config.presence_window, password_tx, store_tx, loaded)
         .with_room_rules(hub::RoomRules::from_config(&config))
-        .with_attempt_limits(limits);
+        .with_attempt_limits(limits)
+        .with_accounts(
+            config.accounts.clone(),
+            Some(hash_pool),
+            Some(hub_tx.clone()),
+        );
     let hub_thread = std::thread::Builder::new()
         .name("papo-hub".into())
         .spawn(move || hub::run(hub, hub_rx))?;

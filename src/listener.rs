@@ -2,9 +2,10 @@
 //! accept errors with back-off), a thread per connection that reads the request head, and
 //! the routing of each connection to the WebSocket handshake or to tiny_http.
 
+use crate::accounts::{api, token};
 use crate::address_limit::{self, AddressLimit, Ticket};
 use crate::config::Config;
-use crate::head::{self, HeadError};
+use crate::head::{self, BodyError, HeadError};
 use crate::http::HttpServer;
 use crate::hub::HubInput;
 use crate::threads::ThreadCount;
@@ -226,28 +227,59 @@ fn turn_away(stream: &TcpStream, answer: &str) {
 
 /// Reads the request head and routes the connection.
 fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
-    let head = match head::read_head(&stream, shared.config.head_timeout) {
+    let deadline = std::time::Instant::now() + shared.config.head_timeout;
+    let mut head = match head::read_head(&stream, shared.config.head_timeout) {
         Ok(head) => head,
         Err(HeadError::Gone) => return,
         Err(HeadError::TooLarge) => return answer(&stream, "431 Request Header Fields Too Large"),
         Err(HeadError::Malformed) => return answer(&stream, "400 Bad Request"),
     };
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED.into());
+    let client = head.client(peer, shared.config.trust_proxy);
     if head.path == "/ws" {
-        serve_websocket(shared, stream, head, id);
+        serve_websocket(shared, stream, head, id, client);
     } else {
+        if head.path.starts_with("/api/") {
+            // The API's request thread must never wait on a slow body: read it here,
+            // whole and bounded, under the head's deadline.
+            let read = head::read_body(&stream, &mut head, api::MAX_BODY, deadline);
+            match read {
+                Ok(()) => {}
+                Err(BodyError::Gone) => return,
+                Err(BodyError::TooLarge) => {
+                    return answer_json(&stream, "413 Payload Too Large", "too_large")
+                }
+                Err(BodyError::LengthRequired) => {
+                    return answer_json(&stream, "411 Length Required", "bad_request")
+                }
+            }
+        }
+        let addr = client.addr.to_string();
+        let https = if client.https { "1" } else { "0" };
         // tiny_http 0.12's worker pool can queue a new connection behind workers held by
         // idle keep-alive connections (its idle count is updated late), stalling page
-        // loads; one request per connection keeps every worker short-lived.
+        // loads; one request per connection keeps every worker short-lived. tiny_http sees
+        // every client as 127.0.0.1: the real address travels in a header only we set.
+        let forwarded = head.rewritten(&[(api::CLIENT_HEADER, &addr), (api::HTTPS_HEADER, https)]);
         shared.http.bridge(
             stream,
-            &head.with_connection_close(),
+            &forwarded,
             shared.config.idle_timeout,
             &shared.threads,
         );
     }
 }
 
-fn serve_websocket(shared: &Shared, stream: Arc<TcpStream>, head: head::Head, id: u64) {
+fn serve_websocket(
+    shared: &Shared,
+    stream: Arc<TcpStream>,
+    head: head::Head,
+    id: u64,
+    client: head::ClientInfo,
+) {
     let accept = match upgrade::check(&head, &shared.config.allow_origins) {
         Ok(accept) => accept,
         Err(refusal) => return refuse(&stream, refusal),
@@ -273,6 +305,12 @@ fn serve_websocket(shared: &Shared, stream: Arc<TcpStream>, head: head::Head, id
         .unwrap_or_default();
     log::info!("connection {id} opened from {peer}");
     let early = head.bytes[head.head_len..].to_vec();
+    // A session cookie signs the connection in: one SHA-256 here, a map lookup on the hub,
+    // no password hashing.
+    let session = head
+        .header("cookie")
+        .and_then(token::from_cookie_header)
+        .map(token::digest);
     // The head is not needed any more; free it rather than hold it for the connection's life.
     drop(head);
     let ctx = ws::Context {
@@ -280,13 +318,25 @@ fn serve_websocket(shared: &Shared, stream: Arc<TcpStream>, head: head::Head, id
         hub: &shared.hub,
         writers: &shared.writers,
     };
-    ws::serve(stream, early, id, &ctx);
+    ws::serve(stream, early, id, client.addr, session, &ctx);
     log::info!("connection {id} closed");
 }
 
 fn refuse(stream: &TcpStream, refusal: Refusal) {
     let mut s = stream;
     let _ = s.write_all(refusal.response().as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// An API error the listener answers itself, in the API's JSON shape.
+fn answer_json(stream: &TcpStream, status: &str, code: &str) {
+    let body = format!("{{\"code\":\"{code}\",\"message\":\"{status}\"}}");
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = stream;
+    let _ = s.write_all(response.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
 }
 

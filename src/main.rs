@@ -29,6 +29,15 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Invocation::User { config, command } => {
+            let stdin = std::io::stdin();
+            return finish(papo::accounts::cli::user(
+                &config.db,
+                &command,
+                &mut stdin.lock(),
+            ));
+        }
+        Invocation::Invite { config } => return finish(papo::accounts::cli::invite(&config.db)),
         Invocation::Serve(config) => config,
     };
     let level = config.log_level.parse().unwrap_or(log::LevelFilter::Info);
@@ -61,6 +70,23 @@ fn main() -> ExitCode {
     log::info!("shutting down");
     server.shutdown();
     ExitCode::SUCCESS
+}
+
+/// Prints a command's result: its output alone on standard output, errors on standard
+/// error.
+fn finish(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("papo: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Each WebSocket connection holds one descriptor; the default soft limit (often 1024)

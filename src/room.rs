@@ -1,6 +1,10 @@
 //! One room's state as the hub keeps it: members in join order, presence changes waiting
 //! to be sent, a ring of its newest messages, and since when it has stood empty; and the
 //! table of rooms by id.
+//!
+//! Members are users, and users have connections: an account online from two tabs that
+//! both joined is one member (one name in `members`, counted once) with two connections
+//! that each receive the room's events. A guest is a user with one connection.
 
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -9,6 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::ids::{ConnId, RoomId};
+
+/// Who a member is: a guest (one connection) or an account (any number of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserKey {
+    Guest(ConnId),
+    Account(i64),
+}
 
 /// Messages each room keeps in memory for `joined.history` (older ones come from the
 /// store, which answers `history`).
@@ -28,10 +39,18 @@ pub struct Room {
     /// The name as its creator spelled it.
     pub name: Arc<str>,
     pub access: Access,
-    /// Members by join order (a counter), so `who` and `joined.members` list them in it.
+    /// Connections in the room by join order (a counter): every one of them receives the
+    /// room's events.
     by_order: BTreeMap<u64, ConnId>,
     members: HashMap<ConnId, Member>,
     next_order: u64,
+    /// Users in the room by the order they joined (their first connection), so `who` and
+    /// `joined.members` list them in it.
+    users_by_order: BTreeMap<u64, UserKey>,
+    users: HashMap<UserKey, RoomUser>,
+    /// Every message id of the room, in order: an account's unread count is how many are
+    /// above its read mark. 8 bytes a message.
+    pub message_ids: Vec<u64>,
     /// Membership changes not sent yet: (name, joined?) in the order they happened.
     pending: Vec<(Arc<str>, bool)>,
     /// When the pending changes must go out at the latest.
@@ -46,7 +65,17 @@ pub struct Room {
 
 struct Member {
     order: u64,
-    /// When this member's last `typing` was passed on (the 2 s throttle).
+    /// The user this connection belongs to.
+    user: UserKey,
+}
+
+struct RoomUser {
+    order: u64,
+    /// The name written in `members` and presence.
+    name: Arc<str>,
+    /// How many of its connections are in the room; it leaves when the last one does.
+    conns: usize,
+    /// When this user's last `typing` was passed on (the 2 s throttle, per user).
     last_typing: Option<Instant>,
 }
 
@@ -59,6 +88,9 @@ impl Room {
             by_order: BTreeMap::new(),
             members: HashMap::new(),
             next_order: 0,
+            users_by_order: BTreeMap::new(),
+            users: HashMap::new(),
+            message_ids: Vec::new(),
             pending: Vec::new(),
             presence_due: None,
             recent: VecDeque::new(),
@@ -70,46 +102,86 @@ impl Room {
         matches!(self.access, Access::Protected(_))
     }
 
+    /// Users in the room (not connections).
     pub fn member_count(&self) -> usize {
-        self.members.len()
+        self.users.len()
     }
 
+    /// Whether this connection joined the room.
     pub fn is_member(&self, conn: ConnId) -> bool {
         self.members.contains_key(&conn)
     }
 
-    /// Members in join order.
+    /// Connections in the room, in join order: whom its events go to.
     pub fn members(&self) -> impl Iterator<Item = ConnId> + '_ {
         self.by_order.values().copied()
     }
 
-    /// Adds a member; false if it already was one.
-    pub fn add(&mut self, conn: ConnId) -> bool {
+    /// Members' names, in the order the users joined.
+    pub fn member_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.users_by_order
+            .values()
+            .filter_map(|u| self.users.get(u).map(|u| &*u.name))
+    }
+
+    /// Adds a connection of `user`; `Some(true)` if the user is new to the room (a presence
+    /// join), `Some(false)` if another of its connections was in already, `None` if this
+    /// connection already was.
+    pub fn add(&mut self, conn: ConnId, user: UserKey, name: Arc<str>) -> Option<bool> {
         if self.members.contains_key(&conn) {
-            return false;
+            return None;
         }
         let order = self.next_order;
         self.next_order += 1;
         self.by_order.insert(order, conn);
-        self.members.insert(
-            conn,
-            Member {
-                order,
-                last_typing: None,
-            },
-        );
-        true
+        self.members.insert(conn, Member { order, user });
+        let entry = self.users.entry(user).or_insert_with(|| RoomUser {
+            order,
+            name,
+            conns: 0,
+            last_typing: None,
+        });
+        entry.conns += 1;
+        let first = entry.conns == 1;
+        if first {
+            self.users_by_order.insert(order, user);
+        }
+        Some(first)
     }
 
-    /// Removes a member; false if it was not one.
-    pub fn remove(&mut self, conn: ConnId) -> bool {
-        match self.members.remove(&conn) {
-            Some(member) => {
-                self.by_order.remove(&member.order);
-                true
-            }
-            None => false,
+    /// Removes a connection; `Some(true)` if it was its user's last one here (a presence
+    /// leave), `None` if it was not in the room.
+    pub fn remove(&mut self, conn: ConnId) -> Option<bool> {
+        let member = self.members.remove(&conn)?;
+        self.by_order.remove(&member.order);
+        let Some(user) = self.users.get_mut(&member.user) else {
+            return Some(true);
+        };
+        user.conns -= 1;
+        if user.conns > 0 {
+            return Some(false);
         }
+        let order = user.order;
+        self.users.remove(&member.user);
+        self.users_by_order.remove(&order);
+        Some(true)
+    }
+
+    /// The room's connections that belong to `user`.
+    pub fn conns_of(&self, user: UserKey) -> Vec<ConnId> {
+        if !self.users.contains_key(&user) {
+            return Vec::new();
+        }
+        self.members
+            .iter()
+            .filter(|(_, m)| m.user == user)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// The newest message id, 0 for none.
+    pub fn last_id(&self) -> u64 {
+        self.message_ids.last().copied().unwrap_or(0)
     }
 
     /// Records a join or leave to announce; true if the room had nothing pending before.
@@ -151,7 +223,10 @@ impl Room {
         now: Instant,
         every: std::time::Duration,
     ) -> bool {
-        let Some(member) = self.members.get_mut(&conn) else {
+        let Some(user) = self.members.get(&conn).map(|m| m.user) else {
+            return false;
+        };
+        let Some(member) = self.users.get_mut(&user) else {
             return false;
         };
         match member.last_typing {
@@ -235,14 +310,39 @@ mod tests {
     #[test]
     fn members_keep_join_order_across_leaves() {
         let mut room = Room::new(1, "r".into(), Access::Public);
+        let guest = |c| (c, UserKey::Guest(c), Arc::from(format!("g{c}")));
         for c in [5, 3, 9] {
-            assert!(room.add(c));
+            let (c, u, n) = guest(c);
+            assert_eq!(room.add(c, u, n), Some(true));
         }
-        assert!(!room.add(3));
-        assert!(room.remove(3));
-        assert!(room.add(3));
+        let (c, u, n) = guest(3);
+        assert_eq!(room.add(c, u, n.clone()), None);
+        assert_eq!(room.remove(3), Some(true));
+        assert_eq!(room.add(c, u, n), Some(true));
         assert_eq!(room.members().collect::<Vec<_>>(), vec![5, 9, 3]);
+        assert_eq!(
+            room.member_names().collect::<Vec<_>>(),
+            vec!["g5", "g9", "g3"]
+        );
         assert_eq!(room.member_count(), 3);
+    }
+
+    #[test]
+    fn an_accounts_connections_are_one_member() {
+        let mut room = Room::new(1, "r".into(), Access::Public);
+        let ana = UserKey::Account(7);
+        assert_eq!(room.add(1, ana, "Ana".into()), Some(true));
+        assert_eq!(room.add(2, ana, "Ana".into()), Some(false));
+        assert_eq!(room.member_count(), 1);
+        assert_eq!(room.members().count(), 2);
+        let mut both = room.conns_of(ana);
+        both.sort();
+        assert_eq!(both, vec![1, 2]);
+        assert_eq!(room.remove(1), Some(false));
+        assert_eq!(room.member_count(), 1);
+        assert_eq!(room.remove(2), Some(true));
+        assert_eq!(room.member_count(), 0);
+        assert_eq!(room.remove(2), None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! at start, and the store thread that owns the connection, writes in batched
 //! transactions (group commit), acks messages once committed, and answers `history`.
 
+pub mod accounts;
+
 use crate::outbox::{EncodedFrame, Outbox};
 use crate::protocol::{Event, Ref};
 use crossbeam_channel::{Receiver, Sender};
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The schema this papo writes. Each entry of `MIGRATIONS` takes a database one version up.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 0 → 1: rooms, and every room message and DM under the server's shared id sequence.
@@ -33,6 +35,8 @@ const MIGRATIONS: &[&str] = &[
          ts        INTEGER NOT NULL
      );
      CREATE INDEX messages_by_room ON messages(room_id, id);",
+    // 1 → 2: accounts, sessions, memberships, read marks, invites (see `accounts`).
+    accounts::MIGRATION,
 ];
 
 /// Jobs waiting for the store thread.
@@ -83,6 +87,8 @@ pub struct StoredRoom {
 pub struct Loaded {
     pub rooms: Vec<StoredRoom>,
     pub last_message_id: u64,
+    /// Accounts, sessions, memberships and read marks.
+    pub accounts: accounts::LoadedAccounts,
 }
 
 /// A message to keep: a room message (`room_id`) or a DM (`recipient`).
@@ -92,6 +98,10 @@ pub struct MessageRecord {
     pub room_id: Option<i64>,
     pub sender: Arc<str>,
     pub recipient: Option<String>,
+    /// The sender's account, when signed in (a guest has none).
+    pub sender_account: Option<i64>,
+    /// A DM's recipient account; set only for DMs between two accounts, the only DMs kept.
+    pub recipient_account: Option<i64>,
     pub text: String,
     pub ts: u64,
 }
@@ -122,6 +132,13 @@ pub enum StoreJob {
         reference: Option<Ref>,
         reply: Outbox,
     },
+    /// A message id was used by something not kept (a DM with a guest): ids continue
+    /// after it across a restart all the same.
+    UsedId(u64),
+    /// Keep a change to accounts, sessions, memberships or read marks.
+    Account(accounts::AccountWrite),
+    /// Answer a `dm_history` command straight to the asking connection.
+    DmHistory(accounts::DmHistoryQuery),
 }
 
 pub struct Store {
@@ -208,6 +225,7 @@ impl Store {
         let mut loaded = Loaded {
             rooms,
             last_message_id: 0,
+            accounts: accounts::load(&self.conn).map_err(context("cannot load accounts"))?,
         };
         for room in &mut loaded.rooms {
             let messages = query_messages(&self.conn, room.id, &room.name, None, recent)
@@ -216,7 +234,12 @@ impl Store {
         }
         let last: Option<i64> = self
             .conn
-            .query_row("SELECT max(id) FROM messages", [], |row| row.get(0))
+            .query_row(
+                "SELECT max((SELECT coalesce(max(id), 0) FROM messages),
+                            (SELECT coalesce(max(last_id), 0) FROM id_high_water))",
+                [],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(load)?
             .flatten();
@@ -264,7 +287,7 @@ impl Store {
                 }
                 StoreJob::Append { record, ack } => {
                     tx.prepare_cached(
-                        "INSERT INTO messages (id, room_id, sender, recipient, text, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT INTO messages (id, room_id, sender, recipient, text, ts, sender_account, recipient_account) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?
                     .execute(params![
                         record.id as i64,
@@ -272,7 +295,9 @@ impl Store {
                         &*record.sender,
                         record.recipient,
                         record.text,
-                        record.ts as i64
+                        record.ts as i64,
+                        record.sender_account,
+                        record.recipient_account
                     ])?;
                     after_commit.extend(ack);
                 }
@@ -299,9 +324,26 @@ impl Store {
                     .to_json();
                     after_commit.push((reply, EncodedFrame::text(&json)));
                 }
+                StoreJob::Account(write) => accounts::apply(&tx, write)?,
+                StoreJob::UsedId(id) => {
+                    tx.prepare_cached(
+                        "INSERT INTO id_high_water (one, last_id) VALUES (1, ?1)
+                         ON CONFLICT (one) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                    )?
+                    .execute([id as i64])?;
+                }
+                StoreJob::DmHistory(query) => {
+                    let frame = accounts::dm_history(&tx, &query)?;
+                    after_commit.push((query.reply, frame));
+                }
             }
         }
         tx.commit()
+    }
+
+    /// The SQLite connection, for the operator's commands run on the file.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// The stored password hash of a room (for tests of what reaches the disk).
@@ -388,10 +430,38 @@ fn query_messages(
     Ok(rows)
 }
 
+/// How often the store looks for changes other processes (`papo user …`) made to the file.
+const CHANGE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The store thread: takes whatever jobs are waiting (up to `BATCH`), applies them in one
-/// transaction, and repeats until every sender is gone.
-pub fn run(mut store: Store, jobs: Receiver<StoreJob>) {
-    while let Ok(first) = jobs.recv() {
+/// transaction, and repeats until every sender is gone. Once a second it also looks for
+/// account changes made by the operator's commands and hands them to `changed`.
+pub fn run(
+    mut store: Store,
+    jobs: Receiver<StoreJob>,
+    last_change: i64,
+    changed: impl Fn(Vec<accounts::AccountChange>),
+) {
+    let mut watch = accounts::ChangeWatch::new(&store.conn, last_change)
+        .map_err(|e| log::error!("cannot watch the database for account changes: {e}"))
+        .ok();
+    let mut next_poll = std::time::Instant::now() + CHANGE_POLL;
+    loop {
+        if std::time::Instant::now() >= next_poll {
+            next_poll = std::time::Instant::now() + CHANGE_POLL;
+            if let Some(watch) = &mut watch {
+                match watch.poll(&store.conn) {
+                    Ok(changes) if !changes.is_empty() => changed(changes),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("cannot read account changes: {e}"),
+                }
+            }
+        }
+        let first = match jobs.recv_deadline(next_poll) {
+            Ok(job) => job,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
         while batch.len() < BATCH {

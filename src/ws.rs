@@ -33,18 +33,18 @@ pub struct Context<'a> {
     pub writers: &'a WriterPool,
 }
 
-/// The client's address as limits per address should count it: an IPv4 client reached
-/// through an IPv6 socket (`::ffff:a.b.c.d`) is the IPv4 address.
-fn client_address(stream: &TcpStream) -> IpAddr {
-    match stream.peer_addr() {
-        Ok(addr) => addr.ip().to_canonical(),
-        Err(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-    }
-}
-
 /// Runs a connection whose handshake is done until it closes. `early` holds bytes the
-/// client sent right after its request head (frames already on their way).
-pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context) {
+/// client sent right after its request head (frames already on their way); `addr` is the
+/// client's address as limits count it (`head::Head::client`), `session` the hash of its
+/// session cookie's token, if any.
+pub fn serve(
+    stream: Arc<TcpStream>,
+    early: Vec<u8>,
+    conn: ConnId,
+    addr: IpAddr,
+    session: Option<[u8; 32]>,
+    ctx: &Context,
+) {
     let config = ctx.config;
     // The write timeout bounds a writer thread waiting on a client that stopped reading.
     let _ = stream.set_write_timeout(Some(config.idle_timeout));
@@ -62,7 +62,8 @@ pub fn serve(stream: Arc<TcpStream>, early: Vec<u8>, conn: ConnId, ctx: &Context
         .hub
         .send(HubInput::Connect {
             conn,
-            addr: client_address(&stream),
+            addr,
+            session,
             outbox: outbox.clone(),
         })
         .is_ok()

@@ -37,6 +37,8 @@ impl Hub {
         if let Ok(message) = RawValue::from_string(json) {
             self.rooms[index].remember(message);
         }
+        self.rooms[index].message_ids.push(id);
+        let sender_account = self.conns.get(&conn).and_then(|c| c.account);
         // Delivery does not wait for the disk; the ack does, so an acked message is kept.
         self.broadcast(index, frame, None);
         let ack = match (reference, self.conns.get(&conn)) {
@@ -56,6 +58,8 @@ impl Hub {
             room_id: Some(room_id),
             sender: from,
             recipient: None,
+            sender_account,
+            recipient_account: None,
             text,
             ts,
         };
@@ -89,6 +93,10 @@ impl Hub {
         Ok(())
     }
 
+    /// A DM. Between two accounts it is kept, and reaches the recipient even offline
+    /// (`dm_history`, `welcome.dms`), on every connection, and the sender's other
+    /// connections. With a guest at either end it goes only to whoever is online and is not
+    /// kept: a guest's name is nobody's for good.
     pub(super) fn dm(
         &mut self,
         conn: ConnId,
@@ -96,14 +104,32 @@ impl Hub {
         text: String,
         reference: Option<&Ref>,
     ) -> Result<(), Rejection> {
-        let Some(&recipient) = self.names.get(&fold(to)) else {
-            let message = format!("{to} is not online");
-            return Err(Rejection::new(ErrorCode::NoSuchUser, message));
-        };
-        let Some(from) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+        let Some(sender) = self.conns.get(&conn) else {
             return Ok(());
         };
-        let to = self.name_of(recipient).unwrap_or_default().to_string();
+        let (Some(from), sender_account) = (sender.name.clone(), sender.account) else {
+            return Ok(());
+        };
+        let (recipients, to, recipient_account) = match self.registry.by_name(to) {
+            Some(account) => {
+                let online = self.conns_of_account(account.id);
+                if sender_account.is_none() && online.is_empty() {
+                    let message = format!("{} is not online", account.name);
+                    return Err(Rejection::new(ErrorCode::NoSuchUser, message));
+                }
+                (online, account.name.to_string(), Some(account.id))
+            }
+            None => match self.names.get(&fold(to)) {
+                Some(&guest) => {
+                    let name = self.name_of(guest).unwrap_or_default().to_string();
+                    (vec![guest], name, None)
+                }
+                None => {
+                    let message = format!("{to} is not online");
+                    return Err(Rejection::new(ErrorCode::NoSuchUser, message));
+                }
+            },
+        };
         let (id, ts) = self.next_message_stamp();
         let event = |reference| {
             let (from, to, text) = (&*from, to.as_str(), text.as_str());
@@ -117,19 +143,37 @@ impl Hub {
             }
             .to_json()
         };
-        if recipient != conn {
-            self.send(recipient, &event(None));
+        let copy = event(None);
+        let senders = match sender_account {
+            Some(account) => self.conns_of_account(account),
+            None => vec![conn],
+        };
+        for c in recipients
+            .iter()
+            .chain(senders.iter().filter(|c| !recipients.contains(c)))
+        {
+            if *c != conn {
+                self.send(*c, &copy);
+            }
         }
         self.send(conn, &event(reference));
-        let record = MessageRecord {
-            id,
-            room_id: None,
-            sender: from,
-            recipient: Some(to),
-            text,
-            ts,
-        };
-        self.persist(StoreJob::Append { record, ack: None });
+        if let (Some(sender_account), Some(recipient_account)) = (sender_account, recipient_account)
+        {
+            self.registry.note_dm(id, sender_account, recipient_account);
+            let record = MessageRecord {
+                id,
+                room_id: None,
+                sender: from,
+                recipient: Some(to),
+                sender_account: Some(sender_account),
+                recipient_account: Some(recipient_account),
+                text,
+                ts,
+            };
+            self.persist(StoreJob::Append { record, ack: None });
+        } else {
+            self.persist(StoreJob::UsedId(id));
+        }
         Ok(())
     }
 

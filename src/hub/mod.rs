@@ -10,8 +10,12 @@
 //! password pool in fair turns, the failure limits, the pool's answers), `held` (a
 //! connection's commands waiting behind its password check), `presence` (joins and leaves
 //! gathered per window), `messages` (text, history, DMs, typing), `delivery` (queues and
-//! the store). This file holds the state they share, the dispatch and the run loop.
+//! the store), `accounts` (sign-in, sessions, read marks, the HTTP API's questions). This
+//! file holds the state they share, the dispatch and the run loop.
 
+use crate::accounts::calls::AccountCall;
+use crate::accounts::registry::Registry;
+use crate::accounts::AccountId;
 use crate::ids::{ConnId, RoomId};
 use crate::outbox::{close_code, Outbox};
 use crate::password::{AttemptLimits, ConnAttempts, PasswordDone, PasswordJob, Secret};
@@ -39,6 +43,9 @@ pub enum HubInput {
         conn: ConnId,
         /// The client's address, which limits per address count by.
         addr: IpAddr,
+        /// The SHA-256 of the session token in the upgrade's cookie, if it had one: a
+        /// valid session signs the connection in.
+        session: Option<[u8; 32]>,
         outbox: Outbox,
     },
     /// A frame that parsed as a request.
@@ -55,6 +62,12 @@ pub enum HubInput {
     Password(PasswordDone),
     /// The connection closed.
     Disconnect { conn: ConnId },
+    /// A question from the HTTP API about accounts and sessions.
+    Account(AccountCall),
+    /// The pool checked a `hello`'s password.
+    PasswordSignIn(accounts::PasswordSignIn),
+    /// The operator changed accounts on the command line.
+    AccountsChanged(Vec<crate::store::accounts::AccountChange>),
     /// The server is stopping.
     Shutdown,
 }
@@ -74,6 +87,12 @@ struct Conn {
     attempts: ConnAttempts,
     /// Set once `hello` succeeds.
     name: Option<Arc<str>>,
+    /// The account it is signed in to, once `hello` succeeded as one.
+    account: Option<AccountId>,
+    /// The session its cookie named: when that session ends the connection closes (4001).
+    session: Option<crate::accounts::SessionId>,
+    /// The session's account, known from the upgrade on, before `hello`.
+    cookie_account: Option<AccountId>,
     /// Rooms joined, by id. Only empty rooms are ever removed, so these always exist.
     rooms: Vec<RoomId>,
     /// Rooms this connection may still make (`RoomRules::per_connection`).
@@ -83,8 +102,14 @@ struct Conn {
 pub struct Hub {
     presence_window: Duration,
     conns: HashMap<ConnId, Conn>,
-    /// Online users: folded name → connection.
+    /// Online guests: folded name → connection.
     names: HashMap<String, ConnId>,
+    /// Online accounts → their connections.
+    online: HashMap<AccountId, Vec<ConnId>>,
+    /// Every account, session and invite.
+    registry: Registry,
+    /// Account policy, the hashing pool, the failure limits.
+    accounts: accounts::AccountsState,
     /// Every room, by id (its database id, never reused while the server runs).
     rooms: Rooms,
     /// Folded name → room, for the commands that name one.
@@ -125,10 +150,14 @@ impl Hub {
         store: Sender<StoreJob>,
         loaded: Loaded,
     ) -> Self {
+        let registry = Registry::load(&loaded.accounts);
         let mut hub = Hub {
             presence_window,
             conns: HashMap::new(),
             names: HashMap::new(),
+            online: HashMap::new(),
+            registry,
+            accounts: accounts::AccountsState::new(Default::default(), None, None),
             rooms: Rooms::default(),
             room_index: HashMap::new(),
             directory: Directory::default(),
@@ -176,6 +205,11 @@ impl Hub {
             hub.rooms.insert(room);
             hub.mark_idle(id, stored.last_active);
         }
+        for &(room_id, id) in &loaded.accounts.room_message_ids {
+            if let Some(room) = hub.rooms.get_mut(room_id) {
+                room.message_ids.push(id);
+            }
+        }
         hub
     }
 
@@ -188,7 +222,15 @@ impl Hub {
     /// Handles one input; `now` drives presence windows and typing throttles.
     pub fn handle(&mut self, input: HubInput, now: Instant) {
         match input {
-            HubInput::Connect { conn, addr, outbox } => {
+            HubInput::Connect {
+                conn,
+                addr,
+                session,
+                outbox,
+            } => {
+                let session = session
+                    .and_then(|hash| self.resolve_session(&hash))
+                    .map(|s| (s.id, s.account));
                 self.conns.insert(
                     conn,
                     Conn {
@@ -198,6 +240,9 @@ impl Hub {
                         held: held::Held::default(),
                         attempts: ConnAttempts::default(),
                         name: None,
+                        account: None,
+                        session: session.map(|(id, _)| id),
+                        cookie_account: session.map(|(_, account)| account),
                         rooms: Vec::new(),
                         room_allowance: self.room_rules.connection_allowance(now),
                     },
@@ -233,6 +278,9 @@ impl Hub {
                     self.remove_conn(conn, now);
                 }
             }
+            HubInput::Account(call) => self.on_account_call(call, now),
+            HubInput::PasswordSignIn(done) => self.on_password_sign_in(done, now),
+            HubInput::AccountsChanged(changes) => self.on_account_changes(changes),
             HubInput::Shutdown => self.shutdown(),
         }
         self.drop_evicted(now);
@@ -277,6 +325,7 @@ impl Hub {
         }
         self.conns.clear();
         self.names.clear();
+        self.online.clear();
         // Rooms created moments ago whose hash has not come back: hash them here, once,
         // so a clean stop never loses a room.
         let unstored: Vec<String> = self.unstored.keys().cloned().collect();
@@ -328,7 +377,7 @@ impl Hub {
         now: Instant,
     ) -> Result<(), Rejection> {
         match command {
-            Command::Hello { name } => self.hello(conn, name, reference),
+            Command::Hello { name, password } => self.hello(conn, name, password, reference, now),
             Command::Create { room, password } => self.create(conn, room, password, reference, now),
             Command::Join { room, password } => self.join(conn, &room, password, reference, now),
             Command::Leave { room } => self.leave(conn, &room, reference, now),
@@ -345,6 +394,12 @@ impl Hub {
             } => self.history(conn, &room, before, limit, reference),
             Command::Dm { to, text } => self.dm(conn, &to, text, reference),
             Command::Typing { room } => self.typing(conn, &room, reference, now),
+            Command::Read { target, id } => self.read(conn, target, id, reference),
+            Command::DmHistory {
+                with,
+                before,
+                limit,
+            } => self.dm_history(conn, &with, before, limit, reference),
         }
     }
 }
@@ -356,9 +411,14 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// How often sessions are touched and expired, and limits swept.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
 /// The hub's thread: handles inputs in order, and sends presence when its window closes.
-/// Blocks without a timer when nothing is pending, so an idle server uses no CPU.
+/// Blocks without a timer when nothing is pending (but the minute's housekeeping), so an
+/// idle server uses next to no CPU.
 pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
+    let housekeeping = crossbeam_channel::tick(HOUSEKEEPING);
     loop {
         let timer = match hub.next_deadline() {
             Some(due) => crossbeam_channel::at(due),
@@ -373,10 +433,12 @@ pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
                 Ok(input) => hub.handle(input, Instant::now()),
             },
             recv(timer) -> _ => hub.flush_due(Instant::now()),
+            recv(housekeeping) -> _ => hub.housekeeping(Instant::now()),
         }
     }
 }
 
+pub mod accounts;
 mod creation;
 mod delivery;
 mod directory;

@@ -100,6 +100,12 @@ impl Hub {
                 self.mark_idle(id, now_ms);
                 continue;
             }
+            if self.registry.has_members(id) {
+                // Accounts that joined it are its members even while offline: it stays,
+                // and is looked at again a full period later.
+                self.mark_idle(id, now_ms);
+                continue;
+            }
             self.remove_room(id);
             removed += 1;
         }

@@ -104,7 +104,8 @@ impl Hub {
             self.send_joined(conn, index, reference);
             return Ok(());
         }
-        if room.is_protected() {
+        // An account's membership outlives its connections: a member needs no password.
+        if room.is_protected() && !self.is_account_member(conn, index) {
             // Limited, then checked on the password pool (argon2 takes tens of
             // milliseconds); the answer comes back as `HubInput::Password`.
             return self.join_protected(conn, index, password, reference, now);
@@ -121,26 +122,33 @@ impl Hub {
         reference: Option<&Ref>,
         now: Instant,
     ) {
-        let Some(name) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if self.rooms[index].add(conn) && self.rooms[index].member_count() == 1 {
+        let (Some(name), account) = (c.name.clone(), c.account) else {
+            return;
+        };
+        let user = self.user_key(conn);
+        let first = self.rooms[index].add(conn, user, name.clone());
+        if first == Some(true) && self.rooms[index].member_count() == 1 {
             self.mark_busy(index);
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.rooms.push(index);
         }
+        if let Some(account) = account {
+            self.remember_membership(account, index);
+        }
         self.send_joined(conn, index, reference);
-        self.note_presence(index, name, true, now);
+        // Presence counts users: an account's second connection is no news.
+        if first == Some(true) {
+            self.note_presence(index, name, true, now);
+        }
     }
 
     pub(super) fn send_joined(&mut self, conn: ConnId, index: RoomId, reference: Option<&Ref>) {
         let room = &self.rooms[index];
-        let members: Vec<&str> = room
-            .members()
-            .take(JOINED_MEMBERS_CAP)
-            .filter_map(|m| self.name_of(m))
-            .collect();
+        let members: Vec<&str> = room.member_names().take(JOINED_MEMBERS_CAP).collect();
         let history: Vec<&RawValue> = room.newest().collect();
         let json = Event::Joined {
             room: &room.name,
@@ -162,28 +170,43 @@ impl Hub {
         now: Instant,
     ) -> Result<(), Rejection> {
         let index = self.joined_room(conn, room_name)?;
-        self.part(conn, index, now);
-        let json = Event::Left {
-            room: &self.rooms[index].name,
-            reference,
+        // An account's `leave` ends its membership: every one of its connections leaves.
+        let account = self.conns.get(&conn).and_then(|c| c.account);
+        let mut leaving = vec![conn];
+        if let Some(account) = account {
+            self.forget_membership(account, index);
+            let others = self.rooms[index].conns_of(crate::room::UserKey::Account(account));
+            leaving.extend(others.into_iter().filter(|&c| c != conn));
         }
-        .to_json();
-        self.send(conn, &json);
+        for &c in &leaving {
+            self.part(c, index, now);
+        }
+        let room = self.rooms[index].name.clone();
+        for c in leaving {
+            let reference = if c == conn { reference } else { None };
+            let json = Event::Left {
+                room: &room,
+                reference,
+            }
+            .to_json();
+            self.send(c, &json);
+        }
         Ok(())
     }
 
     /// Takes `conn` out of a room and queues the presence change.
     pub(super) fn part(&mut self, conn: ConnId, index: RoomId, now: Instant) {
-        if !self.rooms[index].remove(conn) {
+        let Some(last) = self.rooms[index].remove(conn) else {
             return;
-        }
+        };
         if self.rooms[index].member_count() == 0 {
             self.mark_idle(index, self.clock.millis(now));
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.rooms.retain(|&r| r != index);
-            if let Some(name) = c.name.clone() {
-                self.note_presence(index, name, false, now);
+            match c.name.clone() {
+                Some(name) if last => self.note_presence(index, name, false, now),
+                _ => {}
             }
         }
     }
@@ -196,7 +219,7 @@ impl Hub {
     ) -> Result<(), Rejection> {
         let index = self.joined_room(conn, room_name)?;
         let room = &self.rooms[index];
-        let members: Vec<&str> = room.members().filter_map(|m| self.name_of(m)).collect();
+        let members: Vec<&str> = room.member_names().collect();
         let json = Event::Members {
             room: &room.name,
             member_count: room.member_count(),

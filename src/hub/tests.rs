@@ -49,8 +49,15 @@ impl Harness {
     fn connect_from(&mut self, conn: ConnId, capacity: usize, addr: IpAddr) {
         let (outbox, inbox) = outbox::channel(capacity);
         self.inboxes.insert(conn, inbox);
-        self.hub
-            .handle(HubInput::Connect { conn, addr, outbox }, self.now);
+        self.hub.handle(
+            HubInput::Connect {
+                conn,
+                addr,
+                session: None,
+                outbox,
+            },
+            self.now,
+        );
     }
 
     /// Connects from `addr` and says hello; the welcome is consumed.
@@ -149,7 +156,7 @@ fn identification_comes_first() {
     h.send(1, json!({"type": "hello", "name": "  Ana  ", "ref": "a"}));
     assert_eq!(
         h.next(1),
-        json!({"type": "welcome", "name": "Ana", "rooms": [], "rooms_total": 0, "ref": "a"})
+        json!({"type": "welcome", "name": "Ana", "rooms": [], "rooms_total": 0, "account": false, "admin": false, "ref": "a"})
     );
     h.send(1, json!({"type": "hello", "name": 5}));
     assert_eq!(h.error_code(1), "already_identified");
@@ -604,6 +611,8 @@ fn loaded_rooms_count_idle_from_creation_or_newest_message() {
         room_id: Some(2),
         sender: "Ana".into(),
         recipient: None,
+        sender_account: None,
+        recipient_account: None,
         text: "ainda aqui".into(),
         ts: now_ms - day_ms / 2,
     };
@@ -793,6 +802,7 @@ fn restarted(width: usize) -> Harness {
         Loaded {
             rooms,
             last_message_id: 0,
+            ..Loaded::default()
         },
         width,
     )

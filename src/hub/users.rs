@@ -1,5 +1,6 @@
-//! Who is online: `hello` gives a connection its name, a disconnect (or a slow consumer's
-//! eviction) takes it out of every room and frees the name.
+//! Who is online: `hello` gives a connection its name (a guest's, or an account's: see
+//! `accounts`), a disconnect (or a slow consumer's eviction) takes it out of every room and
+//! frees the name.
 
 use super::Hub;
 use crate::ids::ConnId;
@@ -11,10 +12,36 @@ impl Hub {
     pub(super) fn hello(
         &mut self,
         conn: ConnId,
-        name: String,
+        name: Option<String>,
+        password: Option<String>,
         reference: Option<&Ref>,
+        now: Instant,
     ) -> Result<(), Rejection> {
+        if let Some(account) = self.conns.get(&conn).and_then(|c| c.cookie_account) {
+            return self.hello_by_cookie(conn, account, name.as_deref(), reference);
+        }
+        let Some(name) = name else {
+            return Err(Rejection::new(
+                ErrorCode::BadRequest,
+                "missing field \"name\"",
+            ));
+        };
+        if let Some(password) = password.filter(|p| !p.is_empty()) {
+            return self.hello_by_password(conn, &name, password, reference, now);
+        }
+        if !self.accounts.policy.guests {
+            return Err(Rejection::new(
+                ErrorCode::SignInRequired,
+                "this server has no guests: sign in to an account",
+            ));
+        }
         let key = fold(&name);
+        if let Some(account) = self.registry.by_key(&key) {
+            return Err(Rejection::new(
+                ErrorCode::NameRegistered,
+                format!("{} is a registered account", account.name),
+            ));
+        }
         if self.names.contains_key(&key) {
             return Err(Rejection::new(
                 ErrorCode::NameTaken,
@@ -31,6 +58,10 @@ impl Hub {
             name: &name,
             rooms: self.summaries(&page.ids),
             rooms_total: page.total,
+            account: false,
+            admin: false,
+            memberships: None,
+            dms: None,
             reference,
         }
         .to_json();
@@ -48,8 +79,19 @@ impl Hub {
             self.part(conn, index, now);
         }
         if let Some(c) = self.conns.remove(&conn) {
-            if let Some(name) = c.name {
-                self.names.remove(&fold(&name));
+            match (c.account, c.name) {
+                (Some(account), _) => {
+                    if let Some(conns) = self.online.get_mut(&account) {
+                        conns.retain(|&other| other != conn);
+                        if conns.is_empty() {
+                            self.online.remove(&account);
+                        }
+                    }
+                }
+                (None, Some(name)) => {
+                    self.names.remove(&fold(&name));
+                }
+                (None, None) => {}
             }
         }
     }

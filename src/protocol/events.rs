@@ -12,6 +12,26 @@ pub struct RoomSummary<'a> {
     pub member_count: usize,
 }
 
+/// A room an account is a member of, as `welcome.memberships` lists it.
+#[derive(Serialize)]
+pub struct Membership<'a> {
+    pub room: &'a str,
+    pub protected: bool,
+    pub member_count: usize,
+    pub last_id: u64,
+    pub read_id: u64,
+    pub unread: usize,
+}
+
+/// An account's conversation with another account, as `welcome.dms` lists it.
+#[derive(Serialize)]
+pub struct Conversation<'a> {
+    pub with: &'a str,
+    pub last_id: u64,
+    pub read_id: u64,
+    pub unread: usize,
+}
+
 /// Every frame the server sends, serialised once and shared between recipients.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -22,6 +42,29 @@ pub enum Event<'a> {
         rooms: Vec<RoomSummary<'a>>,
         /// Rooms on the server, so a client knows whether to page on.
         rooms_total: usize,
+        /// True when signed in to an account.
+        account: bool,
+        admin: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        memberships: Option<Vec<Membership<'a>>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dms: Option<Vec<Conversation<'a>>>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    /// An account's read mark moved; sent to every connection of the account.
+    Read {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        with: Option<&'a str>,
+        id: u64,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    DmHistory {
+        with: &'a str,
+        messages: Vec<&'a RawValue>,
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },

@@ -5,7 +5,7 @@
 mod events;
 mod rules;
 
-pub use events::{error_json, Event, RoomSummary};
+pub use events::{error_json, Conversation, Event, Membership, RoomSummary};
 pub use rules::{
     case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
     MAX_USER_NAME,
@@ -51,6 +51,12 @@ pub enum ErrorCode {
     NoSuchUser,
     RateLimited,
     TooManyRooms,
+    /// Accounts: a wrong password, or a `hello` name that is not the signed-in account's.
+    BadCredentials,
+    /// Accounts: a guest `hello` naming a registered account.
+    NameRegistered,
+    /// Accounts: guests are off, or the command is for accounts only.
+    SignInRequired,
 }
 
 /// A command the server refuses: the code clients act on and a message people read.
@@ -80,8 +86,11 @@ pub enum Ref {
 /// A validated command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// `name` may be absent only on a connection signed in by its session cookie;
+    /// `password` signs an account in without a cookie (bots).
     Hello {
-        name: String,
+        name: Option<String>,
+        password: Option<String>,
     },
     Create {
         room: String,
@@ -114,6 +123,24 @@ pub enum Command {
     Typing {
         room: String,
     },
+    /// Sets an account's read mark on a room or a conversation.
+    Read {
+        target: ReadTarget,
+        id: u64,
+    },
+    /// An account's DMs with another account, pages like `history`.
+    DmHistory {
+        with: String,
+        before: Option<u64>,
+        limit: usize,
+    },
+}
+
+/// What a `read` mark is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadTarget {
+    Room(String),
+    With(String),
 }
 
 /// Which page of the room directory a `list` asks for (PROTOCOL.md 1.1, "Large servers").
@@ -227,9 +254,36 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
     // field is always `bad_request` whatever else is wrong.
     let command = match kind {
         "hello" => {
-            let name = f.string("name")?;
-            Command::Hello {
-                name: user_name(&name)?,
+            let (name, password) = (f.optional_string("name")?, f.optional_string("password")?);
+            let name = name.as_deref().map(user_name).transpose()?;
+            let password = password.as_deref().map(password_rule).transpose()?;
+            Command::Hello { name, password }
+        }
+        "read" => {
+            let (room, with) = (f.optional_string("room")?, f.optional_string("with")?);
+            let id = f.optional_u64("id")?;
+            let target = match (room, with) {
+                (Some(room), None) => ReadTarget::Room(room_name(&room)?),
+                (None, Some(with)) => ReadTarget::With(user_name(&with)?),
+                _ => {
+                    return Err(Rejection::new(
+                        ErrorCode::BadRequest,
+                        "read needs either \"room\" or \"with\"",
+                    ))
+                }
+            };
+            let id =
+                id.ok_or_else(|| Rejection::new(ErrorCode::BadRequest, "missing field \"id\""))?;
+            Command::Read { target, id }
+        }
+        "dm_history" => {
+            let with = f.string("with")?;
+            let before = f.optional_u64("before")?;
+            let limit = history_limit(&f)?;
+            Command::DmHistory {
+                with: user_name(&with)?,
+                before,
+                limit,
             }
         }
         "create" | "join" => {
@@ -276,16 +330,7 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
         "history" => {
             let room = f.string("room")?;
             let before = f.optional_u64("before")?;
-            let limit = match f.optional_u64("limit")? {
-                None => HISTORY_DEFAULT,
-                Some(0) => {
-                    return Err(Rejection::new(
-                        ErrorCode::BadRequest,
-                        "limit must be at least 1",
-                    ))
-                }
-                Some(n) => n.min(HISTORY_MAX as u64) as usize,
-            };
+            let limit = history_limit(&f)?;
             Command::History {
                 room: room_name(&room)?,
                 before,
@@ -312,6 +357,18 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
         }
     };
     Ok(command)
+}
+
+/// `limit` of `history` and `dm_history`: default 50, at most 100, at least 1.
+fn history_limit(f: &Fields) -> Result<usize, Rejection> {
+    match f.optional_u64("limit")? {
+        None => Ok(HISTORY_DEFAULT),
+        Some(0) => Err(Rejection::new(
+            ErrorCode::BadRequest,
+            "limit must be at least 1",
+        )),
+        Some(n) => Ok(n.min(HISTORY_MAX as u64) as usize),
+    }
 }
 
 /// Typed access to a command's fields; absent or `null` optional fields read as `None`.
