@@ -744,3 +744,200 @@ pub fn names(v: &Value) -> Vec<String> {
         .map(|n| n.as_str().expect("name is a string").to_string())
         .collect()
 }
+
+// ---------------------------------------------------------------------------------
+// Accounts: the HTTP API and cookie-signed WebSocket connections
+// ---------------------------------------------------------------------------------
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The body as JSON (panics if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?} (status {})",
+                String::from_utf8_lossy(&self.body),
+                self.status
+            )
+        })
+    }
+
+    /// The error code of a JSON error body.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The whole `Set-Cookie` header, if any.
+    pub fn set_cookie(&self) -> Option<String> {
+        header(&self.head, "set-cookie")
+    }
+
+    /// `papo_session=TOKEN` from `Set-Cookie`, ready for a `Cookie` header.
+    pub fn cookie(&self) -> String {
+        let set = self
+            .set_cookie()
+            .unwrap_or_else(|| panic!("no Set-Cookie in {}", self.head));
+        set.split(';').next().unwrap().trim().to_string()
+    }
+}
+
+/// Any HTTP/1.1 request, with `Connection: close`; the body is read whole.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
+    let mut s = raw_connect(addr);
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).unwrap();
+    let (status, head, mut body) = read_head(&mut s, WAIT).expect("an HTTP response head");
+    let len: usize = header(&head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let deadline = Instant::now() + WAIT;
+    let mut chunk = [0u8; 8192];
+    while body.len() < len {
+        let now = Instant::now();
+        assert!(now < deadline, "HTTP body not complete within {WAIT:?}");
+        s.set_read_timeout(Some(deadline - now)).unwrap();
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => panic!("reading HTTP body: {e}"),
+        }
+    }
+    body.truncate(len);
+    HttpReply { status, head, body }
+}
+
+/// `POST` a JSON body to the API, with a session cookie (`papo_session=…`) if given.
+pub fn api_post(addr: SocketAddr, path: &str, body: Value, cookie: Option<&str>) -> HttpReply {
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(c) = cookie {
+        headers.push(("Cookie", c));
+    }
+    http_request(addr, "POST", path, &headers, body.to_string().as_bytes())
+}
+
+/// `GET` from the API, with a session cookie if given.
+pub fn api_get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> HttpReply {
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
+    http_request(addr, "GET", path, &headers, b"")
+}
+
+/// Registers an account; returns its cookie (`papo_session=…`).
+pub fn register(addr: SocketAddr, name: &str, password: &str) -> String {
+    let r = api_post(
+        addr,
+        "/api/register",
+        json!({"name": name, "password": password}),
+        None,
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "register {name}: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.cookie()
+}
+
+/// Signs in by password; returns a new session's cookie.
+pub fn login(addr: SocketAddr, name: &str, password: &str) -> String {
+    let r = api_post(
+        addr,
+        "/api/login",
+        json!({"name": name, "password": password}),
+        None,
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "login {name}: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.cookie()
+}
+
+impl Client {
+    /// Connect with extra handshake headers (a `Cookie`, say); no `hello`.
+    pub fn connect_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
+        use tungstenite::client::IntoClientRequest;
+        let stream = TcpStream::connect(addr).expect("tcp connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_write_timeout(Some(WAIT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+        for (name, value) in headers {
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request
+                .headers_mut()
+                .insert(name, value.parse().expect("header value"));
+        }
+        let (ws, response) = match tungstenite::client(request, stream) {
+            Ok(pair) => pair,
+            Err(e) => panic!("websocket handshake failed: {e}"),
+        };
+        assert_eq!(response.status().as_u16(), 101);
+        Client {
+            ws,
+            name: String::new(),
+            pings: 0,
+        }
+    }
+
+    /// Connect with a session cookie and say `hello` without a name; returns the client
+    /// and its `welcome`.
+    pub fn signed_in(addr: SocketAddr, cookie: &str) -> (Client, Value) {
+        let mut c = Client::connect_with(addr, &[("Cookie", cookie)]);
+        c.send(json!({"type": "hello"}));
+        let welcome = c.expect_type("welcome");
+        c.name = welcome["name"].as_str().expect("welcome.name").to_string();
+        (c, welcome)
+    }
+}
+
+/// A fresh directory for one test's database files, removed afterwards.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("papo-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn file(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
