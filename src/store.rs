@@ -175,6 +175,10 @@ impl Store {
                 log::warn!("the database stays in {mode} journal mode");
             }
         }
+        // Another process (the operator's `papo user …`) may hold the write lock for a
+        // moment: wait for it rather than fail a batch.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(context("cannot set the busy timeout"))?;
         // FULL: a commit is on disk before its acks go out, even across a power cut.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(context("cannot set synchronous mode"))?;

@@ -487,7 +487,7 @@ pub fn find(conn: &Connection, name_key: &str) -> rusqlite::Result<Option<Stored
 
 /// Adds an account; the first one ever is the admin. False if the name is taken.
 pub fn add(conn: &mut Connection, account: &StoredAccount) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let key = crate::protocol::fold(&account.name);
     if find(&tx, &key)?.is_some() {
         return Ok(false);
@@ -503,7 +503,7 @@ pub fn add(conn: &mut Connection, account: &StoredAccount) -> rusqlite::Result<b
 
 /// Sets a new password and ends every session of the account. False if there is none.
 pub fn set_password(conn: &mut Connection, name_key: &str, phc: &str) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let Some(account) = find(&tx, name_key)? else {
         return Ok(false);
     };
@@ -519,7 +519,7 @@ pub fn set_password(conn: &mut Connection, name_key: &str, phc: &str) -> rusqlit
 
 /// Grants or removes admin. False if there is no such account.
 pub fn set_admin(conn: &mut Connection, name_key: &str, admin: bool) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let changed = tx.execute(
         "UPDATE accounts SET admin = ?2 WHERE name_key = ?1",
         params![name_key, admin as i64],
@@ -535,7 +535,7 @@ pub fn set_admin(conn: &mut Connection, name_key: &str, admin: bool) -> rusqlite
 /// Deletes an account with its sessions, memberships and read marks. Its messages stay
 /// (they were said), under the name they were said with. False if there is none.
 pub fn delete(conn: &mut Connection, name_key: &str) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let Some(account) = find(&tx, name_key)? else {
         return Ok(false);
     };
@@ -566,7 +566,7 @@ pub fn add_invite(
     code_hash: [u8; 32],
     expires_at: u64,
 ) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT INTO invites (code_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
         params![&code_hash[..], now_ms() as i64, expires_at as i64],
