@@ -426,6 +426,8 @@ fn ended_sessions_close_their_connections_with_4001() {
     // A connection that has not said hello yet closes too.
     let fourth = login(s.addr, "Ana", PASSWORD);
     let mut waiting = Client::connect_with(s.addr, &[("Cookie", &fourth)]);
+    // One round trip through the hub: the connection is known there before the logout.
+    waiting.assert_alive_unidentified();
     let r = api_post(s.addr, "/api/logout", json!({}), Some(&fourth));
     assert_eq!(r.status, 204);
     assert_eq!(waiting.expect_closed(WAIT), Some(SIGNED_OUT));

@@ -327,7 +327,7 @@ fn login(api: &Arc<Api>, request: Request, body: Map<String, Value>, incoming: I
     let api2 = api.clone();
     on_pool(api, request, move || {
         // An unknown name is checked against the dummy hash: the same work, the same time.
-        let ok = crate::hub::accounts::verify_ticket(&ticket, &password);
+        let ok = hashing::verify_ticket(&ticket, &password);
         let token = token::new_token();
         let signed_in = ask(&api2, |reply| AccountCall::FinishSignIn {
             ticket,
@@ -367,7 +367,7 @@ fn change_password(api: &Arc<Api>, request: Request, body: Map<String, Value>, i
     };
     let api2 = api.clone();
     on_pool(api, request, move || {
-        let ok = crate::hub::accounts::verify_ticket(&ticket, &current);
+        let ok = hashing::verify_ticket(&ticket, &current);
         let new_phc = ok.then(|| hashing::hash(&new));
         let changed = ask(&api2, |reply| AccountCall::FinishPasswordChange {
             token_hash,

@@ -50,6 +50,18 @@ pub fn dummy_phc() -> &'static str {
     DUMMY.get_or_init(|| hash(&super::token::new_token()))
 }
 
+/// Checks a sign-in's password against its ticket's hash, or against the dummy when the
+/// name has no account, so both take the same time. Runs on the pool.
+pub fn verify_ticket(ticket: &super::calls::Ticket, password: &str) -> bool {
+    match &ticket.phc {
+        Some(phc) => verify(phc, password) && ticket.account.is_some(),
+        None => {
+            verify(dummy_phc(), password);
+            false
+        }
+    }
+}
+
 /// Slow work handed to the pool.
 pub type Job = Box<dyn FnOnce() + Send>;
 

@@ -7,7 +7,7 @@ use super::{now_millis, Hub, HubInput};
 use crate::accounts::calls::{
     AccountCall, ApiError, Client, RevokeTarget, SessionInfo, SessionView, SignedIn, Ticket,
 };
-use crate::accounts::hashing::{self, HashPool};
+use crate::accounts::hashing::{verify_ticket, HashPool};
 use crate::accounts::limits::{retry_secs, WindowLimit};
 use crate::accounts::registry::{unread, Session};
 use crate::accounts::{token, AccountId, Policy, Registration, SessionId};
@@ -22,7 +22,6 @@ use crate::store::accounts::{
 use crate::store::StoreJob;
 use crossbeam_channel::Sender;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Close code for a connection whose session ended (PROTOCOL.md).
@@ -713,7 +712,10 @@ impl Hub {
                         self.start_session(id, token_hash, &client);
                         Ok(self.signed_in(id))
                     }
-                    None => Err(ApiError::bad_credentials()),
+                    None => {
+                        log::info!("sign-in failed for {} from {}", ticket.key, client.addr);
+                        Err(ApiError::bad_credentials())
+                    }
                 };
                 let _ = reply.send(answer);
             }
@@ -873,14 +875,4 @@ impl Hub {
             sessions,
         })
     }
-}
-
-/// Checks a password against a ticket's hash, or the dummy when the name has no account,
-/// so both take the same time. Runs on the pool.
-pub fn verify_ticket(ticket: &Ticket, password: &str) -> bool {
-    let phc: Arc<str> = match &ticket.phc {
-        Some(phc) => phc.clone(),
-        None => hashing::dummy_phc().into(),
-    };
-    hashing::verify(&phc, password) && ticket.account.is_some()
 }
