@@ -202,6 +202,23 @@ impl Conn {
         Ok(conn)
     }
 
+    /// Connects to papo's `/ws` with a `Cookie` header (a signed-in session).
+    pub async fn connect_with_cookie(target: &Target, cookie: &str) -> Result<Conn> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = target.url.as_str().into_client_request()?;
+        request.headers_mut().insert("Cookie", cookie.parse()?);
+        let tcp = TcpStream::connect(target.addr).await?;
+        tcp.set_nodelay(true)?;
+        let (ws, _resp) =
+            tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config())).await?;
+        Ok(Conn {
+            ws,
+            proto: Proto::Papo,
+            frames: 0,
+            ended: None,
+        })
+    }
+
     async fn raw_until(&mut self, want: impl Fn(&str) -> bool) -> Result<()> {
         loop {
             match self.ws.next().await {

@@ -1,8 +1,9 @@
 //! The load generator behind `cargo bench --bench load -- SCENARIO [flags]`: flags, the
 //! papo server it starts (or the `--url` it drives), the client runtime, and the dispatch to
 //! the scenarios (`chat`: fanout and rooms; `shootout`; `joinstorm`; `idle`; `amplify`;
-//! `pwflood`).
+//! `pwflood`; `accounts`: signin and attack).
 
+pub mod accounts;
 pub mod amplify;
 pub mod chat;
 pub mod client;
@@ -44,6 +45,11 @@ scenarios (defaults in brackets):
              as fanout) --duration 20 --drain 10; without --url papo runs twice on one
              database file (the rooms' passwords unverified in the measured run) with
              --rate-limit 20
+  signin     --accounts 1000 --runs 3: N guests vs N accounts with session cookies, all
+             welcomed at once (the papo started here allows unlimited registrations)
+  attack     --members 200 --senders 5 --rate 10 --duration 10 --attackers 5 --runs 3:
+             fan-out latency without and with attackers posting wrong passwords
+             (add --server-arg --sign-in-failures --server-arg 0 to hash every attempt)
 
 common flags:
   --url ws://127.0.0.1:PORT[/path]  drive that server instead of starting papo
@@ -167,6 +173,8 @@ pub async fn run(env: &Env, opts: &Opts) -> Result<Report> {
         "idle" => idle::run(env, opts).await,
         "amplify" => amplify::run(env, opts).await,
         "pwflood" => pwflood::run(env, opts).await,
+        "signin" => accounts::signin(env, opts).await,
+        "attack" => accounts::attack(env, opts).await,
         "" => Err("no scenario given".into()),
         other => Err(format!("unknown scenario {other}").into()),
     }
@@ -377,7 +385,12 @@ fn main_inner(args: &[String], papo_bin: &str) -> Result<()> {
         Some(url) => (url.to_string(), opts.get("pid", 0u32)?, "peer"),
         None => {
             let bin = opts.str("papo-bin").unwrap_or(papo_bin);
-            let s = PapoServer::start(bin, &opts.server_args)?;
+            let mut extra = opts.server_args.clone();
+            if opts.scenario == "signin" {
+                // Every account is registered from 127.0.0.1.
+                extra.extend(["--registrations-per-hour".to_string(), "0".to_string()]);
+            }
+            let s = PapoServer::start(bin, &extra)?;
             let url = format!("ws://127.0.0.1:{}", s.port);
             let pid = s.pid();
             server = Some(s);
