@@ -99,6 +99,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         pool: hash_pool.clone(),
         policy: config.accounts.clone(),
         allow_origins: config.allow_origins.clone(),
+        tarpit: accounts::api::Tarpit::start()?,
     }))?;
 
     let (store_tx, store_rx) = store::queue();

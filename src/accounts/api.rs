@@ -31,6 +31,14 @@ const HUB_WAIT: Duration = Duration::from_secs(5);
 /// The longest `User-Agent` kept for the session list.
 const AGENT_CHARS: usize = 200;
 
+/// How long a `429` for a sign-in or a registration is held before it is sent. A client
+/// over its limit that keeps asking (a script guessing passwords in a loop) then asks at
+/// most once a second per connection, instead of churning connections as fast as the
+/// machine allows and taking CPU from everyone's messages.
+const TARPIT: Duration = Duration::from_secs(1);
+/// Refusals held at once at most; past it they are sent at once.
+const TARPIT_QUEUE: usize = 4096;
+
 /// What the API needs from the server around it.
 pub struct Api {
     /// Puts a call on the hub's queue; false if the hub is gone.
@@ -39,6 +47,50 @@ pub struct Api {
     pub policy: Policy,
     /// Browser origins let in besides the server's own.
     pub allow_origins: Vec<String>,
+    /// Holds back refusals over the failure limits (see `TARPIT`).
+    pub tarpit: Tarpit,
+}
+
+/// One thread that sends held-back answers when their time comes. The delay is the same
+/// for all, so they come due in the order they were held: a queue, not a heap.
+pub struct Tarpit {
+    held: Sender<(std::time::Instant, Request, Answer)>,
+}
+
+impl Tarpit {
+    pub fn start() -> std::io::Result<Tarpit> {
+        let (held, queue) =
+            crossbeam_channel::bounded::<(std::time::Instant, Request, Answer)>(TARPIT_QUEUE);
+        std::thread::Builder::new()
+            .name("papo-tarpit".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                while let Ok((due, request, answer)) = queue.recv() {
+                    let wait = due.saturating_duration_since(std::time::Instant::now());
+                    std::thread::sleep(wait);
+                    respond(request, answer);
+                }
+            })?;
+        Ok(Tarpit { held })
+    }
+
+    /// Sends `answer` after `TARPIT`, or now if too many are held already.
+    fn hold(&self, request: Request, answer: Answer) {
+        let due = std::time::Instant::now() + TARPIT;
+        if let Err(e) = self.held.try_send((due, request, answer)) {
+            let (_, request, answer) = e.into_inner();
+            respond(request, answer);
+        }
+    }
+}
+
+/// Answers an error, holding a limit's refusal back (see `TARPIT`).
+fn refuse(api: &Api, request: Request, e: ApiError) {
+    if e.status == 429 {
+        api.tarpit.hold(request, e.into());
+    } else {
+        respond(request, e.into());
+    }
 }
 
 /// What one request carries that the handlers need, read before the request is moved.
@@ -285,7 +337,7 @@ fn register(api: &Arc<Api>, request: Request, body: Map<String, Value>, incoming
     })();
     let (name, password, invite) = match checked {
         Ok(ok) => ok,
-        Err(e) => return respond(request, e.into()),
+        Err(e) => return refuse(api, request, e),
     };
     let api2 = api.clone();
     on_pool(api, request, move || {
@@ -322,7 +374,7 @@ fn login(api: &Arc<Api>, request: Request, body: Map<String, Value>, incoming: I
     })();
     let (ticket, password) = match begun {
         Ok(ok) => ok,
-        Err(e) => return respond(request, e.into()),
+        Err(e) => return refuse(api, request, e),
     };
     let api2 = api.clone();
     on_pool(api, request, move || {
@@ -363,7 +415,7 @@ fn change_password(api: &Arc<Api>, request: Request, body: Map<String, Value>, i
     })();
     let (token_hash, ticket, current, new) = match begun {
         Ok(ok) => ok,
-        Err(e) => return respond(request, e.into()),
+        Err(e) => return refuse(api, request, e),
     };
     let api2 = api.clone();
     on_pool(api, request, move || {

@@ -91,6 +91,7 @@ impl HashPool {
                 std::thread::Builder::new()
                     .name(format!("papo-argon2-{i}"))
                     .spawn(move || {
+                        yield_to_chat();
                         for job in queue {
                             job();
                         }
@@ -118,6 +119,26 @@ impl HashPool {
             }
         });
         HashPool { jobs }
+    }
+}
+
+/// Nice value of the hashing threads: argon2 is CPU-bound, and a flood of sign-in attempts
+/// would otherwise take a core from the hub and the writers. At nice 10 the scheduler
+/// gives them what the chat leaves over (and still all of an idle machine).
+const NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's scheduling priority (Linux keeps a nice value per thread).
+fn yield_to_chat() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on scalar arguments; no memory is shared with them.
+        let result = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, NICE)
+        };
+        if result != 0 {
+            log::debug!("cannot lower the hashing thread's priority");
+        }
     }
 }
 
