@@ -55,7 +55,6 @@ fn server_on(db: &str) -> TestServer {
 }
 
 #[test]
-#[ignore = "needs the hub change: guests' DMs not stored"]
 fn a_dm_between_guests_is_not_on_disk_after_a_restart() {
     let dir = TempDir::new("dm-storage");
     let db = dir.file("papo.db");
