@@ -453,4 +453,6 @@ mod users;
 pub use creation::RoomRules;
 
 #[cfg(test)]
+mod accounts_tests;
+#[cfg(test)]
 mod tests;
