@@ -523,3 +523,45 @@ fn a_trusted_proxy_gives_the_client_address_and_https() {
         r.set_cookie()
     );
 }
+
+#[test]
+fn the_admin_makes_single_use_invites() {
+    let dir = TempDir::new("admin-invite");
+    let db = dir.file("papo.db");
+    // The first account, made by the operator's command, is the admin.
+    let mut add = std::io::Cursor::new(format!("{PASSWORD}\n"));
+    let added =
+        papo::accounts::cli::user(&db, &papo::config::UserCommand::Add("Ana".into()), &mut add);
+    assert!(added.unwrap().contains("admin"));
+    let mut add = std::io::Cursor::new(format!("{PASSWORD}\n"));
+    papo::accounts::cli::user(
+        &db,
+        &papo::config::UserCommand::Add("Beto".into()),
+        &mut add,
+    )
+    .unwrap();
+    let s = server_with(|c| {
+        c.db = db.clone();
+        c.accounts.registration = Registration::Invite;
+    });
+    let admin = login(s.addr, "Ana", PASSWORD);
+    let other = login(s.addr, "Beto", PASSWORD);
+    let r = api_post(s.addr, "/api/invites", json!({}), Some(&other));
+    assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
+    let r = api_post(s.addr, "/api/invites", json!({}), None);
+    assert_eq!((r.status, r.code().as_str()), (401, "not_signed_in"));
+    let r = api_post(s.addr, "/api/invites", json!({}), Some(&admin));
+    assert_eq!(r.status, 201);
+    let code = r.json()["code"].as_str().unwrap().to_string();
+    assert!(r.json()["expires"].as_u64().is_some());
+    let register = |name: &str| {
+        api_post(
+            s.addr,
+            "/api/register",
+            json!({"name": name, "password": PASSWORD, "invite": code}),
+            None,
+        )
+    };
+    assert_eq!(register("Caio").status, 201);
+    assert_eq!(register("Davi").code(), "bad_invite");
+}

@@ -1,5 +1,7 @@
 //! The HTTP API under `/api/` (PROTOCOL.md 1.1, "The HTTP API" and "Accounts and
-//! sessions"): register, login, logout, the session list, revoke, password change.
+//! sessions"): register, login, logout, the session list, revoke, password change; and
+//! `POST /api/invites`, the admin's way to make an invite code ("a valid single-use code
+//! from the operator or the admin").
 //!
 //! Requests arrive on tiny_http's one request thread, which must never wait on argon2:
 //! the cheap questions (is this cookie a session? may this address try again?) go to the
@@ -181,7 +183,12 @@ pub fn handle(api: &Arc<Api>, mut request: Request) {
     let post = method == Method::Post;
     let known_post = matches!(
         path.as_str(),
-        "/api/register" | "/api/login" | "/api/logout" | "/api/sessions/revoke" | "/api/password"
+        "/api/register"
+            | "/api/login"
+            | "/api/logout"
+            | "/api/sessions/revoke"
+            | "/api/password"
+            | "/api/invites"
     );
     if path == "/api/session" {
         if method != Method::Get && method != Method::Head {
@@ -213,6 +220,7 @@ pub fn handle(api: &Arc<Api>, mut request: Request) {
         "/api/login" => return login(api, request, body, incoming),
         "/api/password" => return change_password(api, request, body, incoming),
         "/api/logout" => logout(api, &incoming),
+        "/api/invites" => invite(api, &incoming),
         _ => revoke(api, &body, &incoming),
     };
     respond(request, answer)
@@ -451,6 +459,24 @@ fn logout(api: &Api, incoming: &Incoming) -> Answer {
     };
     match ask(api, |reply| AccountCall::Logout { token_hash, reply }) {
         Ok(()) => Answer::empty().with("Set-Cookie", token::clear_cookie(incoming.https)),
+        Err(e) => e.into(),
+    }
+}
+
+fn invite(api: &Api, incoming: &Incoming) -> Answer {
+    let Some(token_hash) = incoming.session else {
+        return ApiError::not_signed_in().into();
+    };
+    let code = token::new_invite_code();
+    let expires = crate::hub::now_millis() + super::cli::INVITE_DAYS * 86_400_000;
+    let made = ask(api, |reply| AccountCall::CreateInvite {
+        token_hash,
+        code_hash: token::digest(&code),
+        expires,
+        reply,
+    });
+    match made {
+        Ok(()) => Answer::json(201, json!({"code": code, "expires": expires})),
         Err(e) => e.into(),
     }
 }

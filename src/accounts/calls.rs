@@ -151,6 +151,13 @@ pub enum AccountCall {
         target: RevokeTarget,
         reply: Reply<()>,
     },
+    /// The admin makes a single-use invite code (only its hash reaches the hub).
+    CreateInvite {
+        token_hash: [u8; 32],
+        code_hash: [u8; 32],
+        expires: u64,
+        reply: Reply<()>,
+    },
     /// Before a password change: the session's account, within the limits (counted).
     BeginPasswordChange {
         token_hash: [u8; 32],

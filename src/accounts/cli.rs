@@ -11,7 +11,7 @@ use crate::store::Store;
 use std::io::BufRead;
 
 /// How long an invite code stays valid.
-const INVITE_DAYS: u64 = 7;
+pub const INVITE_DAYS: u64 = 7;
 
 /// Runs a `papo user …` command; `Ok` is what to print on standard output.
 pub fn user(db: &str, command: &UserCommand, stdin: &mut dyn BufRead) -> Result<String, String> {

@@ -762,6 +762,27 @@ impl Hub {
                 });
                 let _ = reply.send(answer);
             }
+            AccountCall::CreateInvite {
+                token_hash,
+                code_hash,
+                expires,
+                reply,
+            } => {
+                let answer = self.current(&token_hash).and_then(|s| {
+                    if !self.registry.get(s.account).is_some_and(|a| a.admin) {
+                        return Err(ApiError::new(
+                            403,
+                            "forbidden",
+                            "only the admin makes invites",
+                        ));
+                    }
+                    self.registry.invites.insert(code_hash, expires);
+                    let write = AccountWrite::CreateInvite(code_hash, expires);
+                    self.persist(StoreJob::Account(write));
+                    Ok(())
+                });
+                let _ = reply.send(answer);
+            }
             AccountCall::BeginPasswordChange {
                 token_hash,
                 client,

@@ -136,6 +136,8 @@ pub enum AccountWrite {
     SetReadMark(StoredReadMark),
     /// A single-use invite was spent.
     UseInvite([u8; 32]),
+    /// The admin made an invite: (hash of the code, expiry in ms).
+    CreateInvite([u8; 32], u64),
 }
 
 /// A `dm_history` query, answered straight to the asking connection.
@@ -347,6 +349,12 @@ pub fn apply(tx: &Connection, write: AccountWrite) -> rusqlite::Result<()> {
                 m.partner_id.unwrap_or(0),
                 m.last_read as i64
             ])?;
+        }
+        AccountWrite::CreateInvite(hash, expires_at) => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO invites (code_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![&hash[..], now_ms() as i64, expires_at as i64])?;
         }
         AccountWrite::UseInvite(hash) => {
             tx.prepare_cached("DELETE FROM invites WHERE code_hash = ?1")?
