@@ -41,9 +41,9 @@ impl Head {
 
     /// The bytes read, with the head rewritten to ask for `Connection: close` (one request
     /// per connection, so no idle keep-alive connection holds a server thread), every `X-Papo-…`
-    /// header a client sent removed, and `extra` headers added: the server's own word on
+    /// header a client sent removed, the `drop` headers too, and `extra` headers added: the server's own word on
     /// things a client must not be able to forge (its address).
-    pub fn rewritten(&self, extra: &[(&str, &str)]) -> Vec<u8> {
+    pub fn rewritten(&self, drop: &[&str], extra: &[(&str, &str)]) -> Vec<u8> {
         // `parse` checked that the head is UTF-8 and ends with an empty line.
         let head = std::str::from_utf8(&self.bytes[..self.head_len]).unwrap_or("");
         let mut out = Vec::with_capacity(self.bytes.len() + 20);
@@ -51,6 +51,7 @@ impl Head {
             let name = line.split(':').next().unwrap_or("").trim();
             let ours = name.len() >= 7 && name[..7].eq_ignore_ascii_case("x-papo-");
             if ours
+                || drop.iter().any(|d| name.eq_ignore_ascii_case(d))
                 || name.eq_ignore_ascii_case("connection")
                 || name.eq_ignore_ascii_case("keep-alive")
             {
@@ -274,7 +275,7 @@ mod tests {
         let end = find_blank_line(&raw).unwrap();
         let head = parse(raw, end).unwrap();
         assert_eq!(
-            head.rewritten(&[]),
+            head.rewritten(&[], &[]),
             b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nbody".to_vec()
         );
     }
@@ -286,7 +287,7 @@ mod tests {
             .to_vec();
         let end = find_blank_line(&raw).unwrap();
         let head = parse(raw, end).unwrap();
-        let out = head.rewritten(&[("X-Papo-Client", "9.9.9.9")]);
+        let out = head.rewritten(&[], &[("X-Papo-Client", "9.9.9.9")]);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("6.6.6.6"), "{text}");
         assert!(text.contains("X-Papo-Client: 9.9.9.9\r\n"), "{text}");

@@ -242,9 +242,14 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
     if head.path == "/ws" {
         serve_websocket(shared, stream, head, id, client);
     } else {
-        if head.path.starts_with("/api/") {
+        let whole = api::reads_whole_body(&head.path);
+        if whole {
             // The API's request thread must never wait on a slow body: read it here,
-            // whole and bounded, under the head's deadline.
+            // whole and bounded, under the head's deadline. A client that waits for
+            // `100 Continue` (curl does, past 1 KiB) is told to go on.
+            if head.has_token("expect", "100-continue") {
+                let _ = (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
             let read = head::read_body(&stream, &mut head, api::MAX_BODY, deadline);
             match read {
                 Ok(()) => {}
@@ -263,7 +268,12 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
         // idle keep-alive connections (its idle count is updated late), stalling page
         // loads; one request per connection keeps every worker short-lived. tiny_http sees
         // every client as 127.0.0.1: the real address travels in a header only we set.
-        let forwarded = head.rewritten(&[(api::CLIENT_HEADER, &addr), (api::HTTPS_HEADER, https)]);
+        // An `Expect` the listener answered is not tiny_http's to answer again.
+        let drop: &[&str] = if whole { &["expect"] } else { &[] };
+        let forwarded = head.rewritten(
+            drop,
+            &[(api::CLIENT_HEADER, &addr), (api::HTTPS_HEADER, https)],
+        );
         shared.http.bridge(
             stream,
             &forwarded,

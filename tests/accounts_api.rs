@@ -565,3 +565,23 @@ fn the_admin_makes_single_use_invites() {
     assert_eq!(register("Caio").status, 201);
     assert_eq!(register("Davi").code(), "bad_invite");
 }
+
+#[test]
+fn a_client_waiting_for_100_continue_is_told_to_go_on() {
+    use std::io::Write;
+    let s = TestServer::default_config();
+    let body = json!({"name": "Ana", "password": PASSWORD}).to_string();
+    let mut stream = raw_connect(s.addr);
+    let head = format!(
+        "POST /api/register HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        s.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let (status, _, _) = read_head(&mut stream, WAIT).expect("an interim answer");
+    assert_eq!(status, 100);
+    stream.write_all(body.as_bytes()).unwrap();
+    let (status, head, _) = read_head(&mut stream, WAIT).expect("the final answer");
+    assert_eq!(status, 201, "{head}");
+}
