@@ -95,7 +95,8 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
     let api_hub = hub_tx.clone();
     let http = http::HttpServer::start(Arc::new(accounts::api::Api {
-        hub: Box::new(move |call| api_hub.send(HubInput::Account(call)).is_ok()),
+        // Never blocks the HTTP thread: a hub too far behind to take a call is "busy".
+        hub: Box::new(move |call| api_hub.try_send(HubInput::Account(call)).is_ok()),
         pool: hash_pool.clone(),
         policy: config.accounts.clone(),
         allow_origins: config.allow_origins.clone(),
@@ -109,7 +110,14 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         .name("papo-store".into())
         .spawn(move || {
             store::run(store, store_rx, last_change, |changes| {
-                let _ = changes_hub.send(HubInput::AccountsChanged(changes));
+                // Bounded: the hub may itself be waiting for this thread's queue.
+                let sent = changes_hub.send_timeout(
+                    HubInput::AccountsChanged(changes),
+                    std::time::Duration::from_secs(5),
+                );
+                if sent.is_err() {
+                    log::warn!("account changes from the command line wait for a restart");
+                }
             })
         })?;
     let (password_tx, password_rx) = password::queue(config.password_threads);
