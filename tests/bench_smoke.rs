@@ -194,3 +194,35 @@ fn pwflood_answers_every_guess_and_every_join() {
     );
     assert_eq!(r.u64("missing"), 0);
 }
+
+#[test]
+fn signin_welcomes_guests_and_cookies() {
+    // Five accounts: the in-process server keeps the default of 5 registrations an hour.
+    let r = run(&["signin", "--accounts", "5", "--runs", "1"]);
+    assert_eq!(r.u64("accounts"), 5);
+    assert!(r.get("cookies_all_welcomed_s").is_some());
+}
+
+#[test]
+fn attack_measures_fanout_beside_wrong_passwords() {
+    let r = run(&[
+        "attack",
+        "--members",
+        "5",
+        "--senders",
+        "1",
+        "--rate",
+        "5",
+        "--duration",
+        "1",
+        "--drain",
+        "1",
+        "--attackers",
+        "1",
+        "--runs",
+        "1",
+    ]);
+    assert!(r.u64("attempts_401") + r.u64("attempts_429") > 0);
+    assert_eq!(r.u64("attempts_other"), 0);
+    assert!(r.u64("legit_sign_ins") >= 1);
+}

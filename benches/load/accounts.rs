@@ -283,8 +283,17 @@ pub async fn attack(env: &Env, o: &Opts) -> Result<Report> {
     let (mut quiet_p50, mut attacked_p50) = (Vec::new(), Vec::new());
     let counts = Arc::new(AttackCounts::default());
     let mut attack_secs = 0.0;
+    // Each fan-out gets names of its own: the previous one's may still be leaving.
+    let fresh = || {
+        Env::new(
+            env.target.clone(),
+            env.server_pid,
+            &env.label,
+            env.concurrency,
+        )
+    };
     for run in 0..runs {
-        let quiet = chat(env, "fanout", p.clone()).await?;
+        let quiet = chat(&fresh(), "fanout", p.clone()).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let t = Instant::now();
         let threads = start_attack(
@@ -295,7 +304,7 @@ pub async fn attack(env: &Env, o: &Opts) -> Result<Report> {
             stop.clone(),
             counts.clone(),
         );
-        let attacked = chat(env, "fanout", p.clone()).await;
+        let attacked = chat(&fresh(), "fanout", p.clone()).await;
         stop.store(true, Ordering::Relaxed);
         attack_secs += t.elapsed().as_secs_f64();
         for th in threads {
