@@ -104,7 +104,9 @@ fn refuse(api: &Api, request: Request, e: ApiError) {
 
 /// What one request carries that the handlers need, read before the request is moved.
 struct Incoming {
+    /// Its address (limits count by it) and `User-Agent` (the session list shows it).
     client: Client,
+    /// Reached over https: the cookie gets `Secure`.
     https: bool,
     /// SHA-256 of the session cookie's token, if there is one.
     session: Option<[u8; 32]>,
@@ -112,8 +114,11 @@ struct Incoming {
 
 /// An answer: status, JSON body (none for 204), and extra headers.
 struct Answer {
+    /// The HTTP status.
     status: u16,
+    /// The JSON body; `None` for `204`.
     body: Option<Value>,
+    /// `Set-Cookie`, `Retry-After`, `Allow`.
     headers: Vec<(&'static str, String)>,
 }
 

@@ -8,8 +8,11 @@ use std::net::IpAddr;
 /// An API error: the HTTP status, the protocol's code, and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status (400, 401, 403, 404, 409, 415, 429, 503).
     pub status: u16,
+    /// The protocol's error code, which clients act on.
     pub code: &'static str,
+    /// For people; may change.
     pub message: String,
     /// Whole seconds, for `429` (`Retry-After` and `retry_after`).
     pub retry_after: Option<u64>,
@@ -57,7 +60,9 @@ pub struct Client {
 /// A signed-in account, as the API answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
+    /// The account's name as registered.
     pub name: String,
+    /// Whether it is the server's admin.
     pub admin: bool,
 }
 
@@ -77,18 +82,26 @@ pub struct Ticket {
 /// One session in `GET /api/session`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SessionInfo {
+    /// What `revoke` names it by.
     pub id: SessionId,
+    /// When it began (ms since the epoch).
     pub created: u64,
+    /// When it was last used (ms; coarse, to ten minutes).
     pub last_seen: u64,
+    /// The `User-Agent` it signed in with, so people tell their devices apart.
     pub agent: String,
+    /// True for the session that asked.
     pub current: bool,
 }
 
 /// The answer to `GET /api/session`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SessionView {
+    /// The account's name as registered.
     pub name: String,
+    /// Whether it is the server's admin.
     pub admin: bool,
+    /// Every session of the account, oldest first.
     pub sessions: Vec<SessionInfo>,
 }
 

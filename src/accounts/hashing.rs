@@ -74,6 +74,7 @@ pub struct Busy;
 /// by answering whoever waits (an HTTP request, or the hub through its queue).
 #[derive(Clone)]
 pub struct HashPool {
+    /// The pool's bounded queue; its threads end when every handle is dropped.
     jobs: Sender<Job>,
 }
 

@@ -11,11 +11,13 @@ use std::sync::Arc;
 /// An account as the hub knows it.
 #[derive(Debug)]
 pub struct Account {
+    /// Random, positive; also what DMs and memberships name it by on disk.
     pub id: AccountId,
     /// The name as registered (how it is always written).
     pub name: Arc<str>,
     /// The argon2id PHC string of its password.
     pub phc: Arc<str>,
+    /// The server's admin: may make invites.
     pub admin: bool,
     /// Bumped at each password change, so a sign-in checked against the old hash while
     /// the change happened does not count.
@@ -33,21 +35,27 @@ pub struct Account {
 /// A session: what a cookie signs in.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// What `revoke` names it by.
     pub id: SessionId,
+    /// The account it signs in.
     pub account: AccountId,
     /// SHA-256 of its token; the token itself is only ever in the client's cookie.
     pub token_hash: [u8; 32],
+    /// When it began (ms since the epoch).
     pub created: u64,
     /// When it was last used (ms): coarse, updated at most every `TOUCH_EVERY`.
     pub last_seen: u64,
+    /// The `User-Agent` it signed in with.
     pub agent: String,
 }
 
 #[derive(Default)]
 pub struct Registry {
+    /// Every account, by id.
     accounts: HashMap<AccountId, Account>,
     /// Folded name → account.
     by_key: HashMap<String, AccountId>,
+    /// Every session, by its token's hash: what a cookie sign-in looks up.
     sessions: HashMap<[u8; 32], Session>,
     /// Session id → its token hash.
     session_ids: HashMap<SessionId, [u8; 32]>,

@@ -37,6 +37,7 @@ const TOUCH_EVERY: u64 = 10 * 60 * 1000;
 
 /// The hub's account state besides the registry: settings, the pool, and the limits.
 pub struct AccountsState {
+    /// The operator's settings: guests, registration, session days, limits.
     pub policy: Policy,
     /// Where argon2 runs; `None` (hub unit tests without it) refuses password sign-ins.
     pub pool: Option<HashPool>,
@@ -47,6 +48,7 @@ pub struct AccountsState {
     /// Failed sign-ins per account name (its key), whether or not it exists, so the limit
     /// itself says nothing about which names are registered.
     pub name_failures: WindowLimit<String>,
+    /// Registrations per client address (counted when they reach hashing).
     pub registrations: WindowLimit<IpAddr>,
 }
 
@@ -66,10 +68,15 @@ impl AccountsState {
 /// A `hello` with a password, checked on the pool.
 #[derive(Debug)]
 pub struct PasswordSignIn {
+    /// The connection that said `hello`; its later commands wait for this answer.
     pub conn: ConnId,
+    /// Which account (and password generation) was checked, and the name's key.
     pub ticket: Ticket,
+    /// The client's address, whose failure count the attempt holds a place in.
     pub addr: IpAddr,
+    /// Whether the password matched.
     pub ok: bool,
+    /// The `hello`'s ref, for its reply.
     pub reference: Option<Ref>,
 }
 

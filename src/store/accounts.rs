@@ -67,40 +67,58 @@ pub const MIGRATION: &str = "CREATE TABLE accounts (
 /// An account as stored.
 #[derive(Debug, Clone)]
 pub struct StoredAccount {
+    /// Random, positive (see `accounts::AccountId`).
     pub id: i64,
+    /// As registered; its key (`protocol::fold`) is what must be unique.
     pub name: String,
+    /// The argon2id PHC string.
     pub password_hash: String,
+    /// The server's admin (the first account, or as the operator set it).
     pub admin: bool,
+    /// When it was made (ms since the epoch).
     pub created_at: u64,
 }
 
 /// A session as stored: only the SHA-256 of its token, never the token.
 #[derive(Debug, Clone)]
 pub struct StoredSession {
+    /// Random, positive: what `revoke` names it by.
     pub id: i64,
+    /// The account it signs in.
     pub account_id: i64,
+    /// SHA-256 of the token in the cookie.
     pub token_hash: [u8; 32],
+    /// When it began (ms since the epoch).
     pub created_at: u64,
+    /// When it was last used (ms, coarse): it ends `--session-days` after this.
     pub last_seen: u64,
+    /// The `User-Agent` it signed in with.
     pub agent: String,
 }
 
 /// A read mark: on a room (`room_id`) or on the conversation with `partner_id`.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredReadMark {
+    /// Whose mark it is.
     pub account_id: i64,
+    /// The room it is on (0 in the table when it is on a conversation).
     pub room_id: Option<i64>,
+    /// The other account of the conversation it is on (0 in the table for a room).
     pub partner_id: Option<i64>,
+    /// The newest message id read.
     pub last_read: u64,
 }
 
 /// Everything about accounts the hub starts from.
 #[derive(Debug, Default)]
 pub struct LoadedAccounts {
+    /// Every account.
     pub accounts: Vec<StoredAccount>,
+    /// Every session (expired ones end at their first use or the next housekeeping).
     pub sessions: Vec<StoredSession>,
     /// (account, room) pairs: rooms each account is a member of.
     pub memberships: Vec<(i64, i64)>,
+    /// Every read mark.
     pub read_marks: Vec<StoredReadMark>,
     /// Every room message as (room, id), in id order: unread counts are counted from them.
     pub room_message_ids: Vec<(i64, u64)>,
@@ -143,13 +161,19 @@ pub enum AccountWrite {
 /// A `dm_history` query, answered straight to the asking connection.
 #[derive(Debug)]
 pub struct DmHistoryQuery {
+    /// The asking account.
     pub me: i64,
+    /// The account at the other end.
     pub partner: i64,
     /// The partner's name as the reply spells it.
     pub partner_name: String,
+    /// Only DMs with an id below this (absent: the newest).
     pub before: Option<u64>,
+    /// At most this many (1 to 100).
     pub limit: usize,
+    /// The command's ref, for the reply.
     pub reference: Option<Ref>,
+    /// The asking connection, answered straight from the store.
     pub reply: Outbox,
 }
 
