@@ -557,6 +557,79 @@ fn stop_server(server: papo::Server, tabs: [&Tab; 2]) {
     }
 }
 
+/// Someone on a plain WebSocket who stays connected: owns and sits in rooms for the checks on a
+/// big server, so the server's removal of empty rooms leaves them be.
+struct Bot {
+    ws: WebSocket<TcpStream>,
+}
+
+impl Bot {
+    fn hello(addr: SocketAddr, name: &str) -> Bot {
+        let stream = TcpStream::connect(addr).expect("bot connects");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let (ws, _) =
+            tungstenite::client(format!("ws://{addr}/ws"), stream).expect("bot handshake");
+        let mut bot = Bot { ws };
+        bot.send(json!({ "type": "hello", "name": name }));
+        bot.expect("welcome");
+        bot
+    }
+
+    fn send(&mut self, command: Value) {
+        self.ws.send(Message::text(command.to_string())).unwrap();
+    }
+
+    /// Reads until a frame of type `want` (skipping events); an error fails the test.
+    fn expect(&mut self, want: &str) -> Value {
+        loop {
+            let Message::Text(frame) = self.ws.read().expect("bot reads") else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(frame.as_str()).unwrap();
+            assert_ne!(v["type"], "error", "bot waiting for {want} got {v}");
+            if v["type"] == want {
+                return v;
+            }
+        }
+    }
+
+    /// Creates the rooms and joins each right after making it (the server removes rooms that
+    /// stand empty), a hundred at a time so no queue fills.
+    fn create_and_join(&mut self, rooms: &[String], password: &str) {
+        for chunk in rooms.chunks(100) {
+            for room in chunk {
+                self.send(json!({ "type": "create", "room": room, "password": password }));
+                self.send(json!({ "type": "join", "room": room, "password": password }));
+            }
+            for _ in chunk {
+                self.expect("created");
+                self.expect("joined");
+            }
+        }
+    }
+}
+
+/// A server for the checks on PROTOCOL 1.1 "Large servers", with its own limits on rooms.
+fn start_big_server(max_rooms: usize, rooms_per_connection: u32) -> papo::Server {
+    let config = papo::Config {
+        port: 0,
+        db: ":memory:".into(),
+        rate_limit: 0,
+        max_rooms,
+        rooms_per_connection,
+        rooms_per_address: 0,
+        remove_empty_rooms_after: Some(Duration::from_secs(3)),
+        // The bot reads nothing while the page is driven: no ping may find it silent.
+        idle_timeout: Duration::from_secs(600),
+        ..Default::default()
+    };
+    papo::start(config).expect("start the big server")
+}
+
+fn room_rows(tab: &Tab) -> Value {
+    tab.eval("[...document.querySelectorAll('#room-dir .room-row')].map(e => e.dataset.room)")
+}
+
 fn message_count(tab: &Tab, text: &str) -> Value {
     tab.eval(&format!(
         "[...document.querySelectorAll('#messages .msg .text')].filter(e => e.textContent === {}).length",
@@ -1403,6 +1476,9 @@ fn two_people_chat_in_chromium() {
             json!(0)
         );
     }
+    let carla = Tab::open(&cdp, "carla", "en-US");
+    big_server_pages_its_rooms(&carla, &mut shots);
+
     let problems = std::mem::take(&mut cdp.borrow_mut().problems);
     for path in &shots {
         loud!("screenshot: {}", path.display());
@@ -1414,4 +1490,142 @@ fn two_people_chat_in_chromium() {
     );
     server.shutdown();
     loud!("browser test took {:?}", started.elapsed());
+}
+
+/// PROTOCOL 1.1 "Large servers" as a person meets it: 451 rooms, of which the page gets the first
+/// 200 and the rest as the list scrolls; the filter asks the server for rooms not loaded yet; a
+/// room the server removes leaves the list (and the password dialog open for it, saying so); the
+/// server's cap and the allowance of new rooms are said in words, not codes.
+fn big_server_pages_its_rooms(carla: &Tab, shots: &mut Vec<PathBuf>) {
+    let mut names: Vec<String> = (0..450).map(|i| format!("sala {i:03}")).collect();
+    let server = start_big_server(451, 0);
+    let addr = server.local_addr();
+    let mut bot = Bot::hello(addr, "Dono");
+    bot.create_and_join(&names, "");
+    // First by name: in the first page. Protected, so Carla is asked for its password.
+    bot.create_and_join(&["efêmera".to_string()], "segredo");
+    names.insert(0, "efêmera".to_string());
+
+    carla.navigate(&format!("http://{addr}/"));
+    login(carla, "Carla");
+    let status = "(document.getElementById('room-dir-status').hidden ? '' : document.getElementById('room-dir-status').textContent)";
+    carla.wait_for(
+        &format!("{status} === 'Showing 200 of 451 rooms, by name.'"),
+        "the first page of rooms",
+    );
+    assert_eq!(
+        room_rows(carla),
+        json!(names[..200]),
+        "the first page, by name"
+    );
+    assert_eq!(
+        carla.eval("document.getElementById('more-rooms').hidden"),
+        json!(false),
+        "a way to more rooms"
+    );
+    shots.push(carla.screenshot("lobby-many-rooms-desktop-light"));
+
+    // The filter asks the server: "sala 44…" are not loaded yet.
+    carla.fill("#room-filter", "sala 44");
+    carla.wait_for(
+        &format!("{status} === '10 rooms with “sala 44”.'"),
+        "the server's answer to the filter",
+    );
+    assert_eq!(room_rows(carla), json!(names[441..451]));
+    shots.push(carla.screenshot("lobby-search-desktop-light"));
+    carla.eval("(() => { const f = document.getElementById('room-filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()");
+    carla.wait_for(
+        &format!("{status} === 'Showing 200 of 451 rooms, by name.' && document.querySelectorAll('#room-dir .room-row').length === 200"),
+        "the first page back without the filter",
+    );
+
+    // Scrolling to the end of the list brings the next page; the button there the rest.
+    carla.eval("document.getElementById('room-dir-scroll').scrollTop = 1e9");
+    carla.wait_for(
+        &format!("{status} === 'Showing 400 of 451 rooms, by name.'"),
+        "the second page after scrolling",
+    );
+    assert_eq!(room_rows(carla), json!(names[..400]));
+    carla.click("#more-rooms");
+    carla.wait_for(
+        &format!("{status} === '' && document.getElementById('more-rooms').hidden && document.querySelectorAll('#room-dir .room-row').length === 451"),
+        "every room loaded",
+    );
+    // Still by name: the rows scrolled through do not move when the last page comes.
+    assert_eq!(room_rows(carla), json!(names));
+    // Every room is here now: the filter needs no server.
+    carla.fill("#room-filter", "sala 44");
+    carla.wait_for(
+        "document.querySelectorAll('#room-dir .room-row').length === 10",
+        "the local filter",
+    );
+    assert_eq!(carla.eval(status), json!(""));
+    carla.eval("(() => { const f = document.getElementById('room-filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()");
+
+    // The server's cap, in words.
+    carla.fill("#create-name", "mais uma");
+    carla.enter();
+    carla.wait_for(
+        "!document.getElementById('create-error').hidden",
+        "the too-many-rooms error",
+    );
+    assert_eq!(
+        carla.text_of("#create-error"),
+        "The server holds as many rooms as it allows. Join one that exists."
+    );
+
+    // A room removed while Carla is about to join it: the dialog closes and the page says why.
+    carla.eval("document.getElementById('room-dir-scroll').scrollTop = 0");
+    carla.click(".room-row[data-room=\"efêmera\"]");
+    carla.wait_for(
+        "document.getElementById('password-dialog').open",
+        "the password dialog for efêmera",
+    );
+    bot.send(json!({ "type": "leave", "room": "efêmera" }));
+    bot.expect("left");
+    carla.wait_for(
+        "!document.getElementById('password-dialog').open && !document.querySelector('.room-row[data-room=\"efêmera\"]')",
+        "efêmera gone from the list and the dialog",
+    );
+    assert_eq!(
+        carla.text_of("#main-error-text"),
+        "Room efêmera was removed from the server."
+    );
+    assert_eq!(room_rows(carla), json!(names[1..]));
+    assert_eq!(
+        carla.eval("import('/app.js').then(({ store }) => store.directory.total)"),
+        json!(450)
+    );
+    shots.push(carla.screenshot("lobby-room-removed-desktop-light"));
+
+    // The phone: the list scrolls inside its card, the form to create a room right below it.
+    carla.viewport(390, 844, true);
+    carla.wait_for(
+        "document.getElementById('create-form').getBoundingClientRect().top < 2 * 844",
+        "the create form within two screens on the phone",
+    );
+    shots.push(carla.screenshot("phone-lobby-many-rooms"));
+    carla.viewport(1280, 800, false);
+    drop(bot);
+    server.shutdown();
+
+    // One room an hour per connection: the second is refused with the reason.
+    let server = start_big_server(0, 1);
+    carla.navigate(&format!("http://{}/", server.local_addr()));
+    login(carla, "Carla");
+    carla.fill("#create-name", "um");
+    carla.enter();
+    carla.wait_for("document.body.dataset.pane === 'room'", "Carla inside um");
+    carla.click("#nav-lobby");
+    carla.fill("#create-name", "dois");
+    carla.enter();
+    carla.wait_for(
+        "!document.getElementById('create-error').hidden",
+        "the create allowance error",
+    );
+    assert_eq!(
+        carla.text_of("#create-error"),
+        "You made too many rooms lately. Try again later."
+    );
+    server.shutdown();
 }

@@ -2,7 +2,7 @@
 
 import { t, lang, setLang, onLangChange, translateDom, safeGet, safeSet, LANGS } from './i18n.js';
 import { Connection, socketUrl } from './connection.js';
-import { Store, nameKey, convId } from './store.js';
+import { Store, RoomPages, nameKey, convId } from './store.js';
 import { setupEmojiPicker } from './emoji.js';
 import * as view from './view.js';
 
@@ -12,6 +12,9 @@ const HISTORY_PAGE = 50;
 const TYPING_EVERY_MS = 2000;
 const NAME_TAKEN_RETRIES = 10; // after a reconnect our old connection may still hold the name for a moment
 const DIRECTORY_REFRESH_MS = 15000;
+const ROOMS_PAGE = 200; // the server's default page (PROTOCOL 1.1 `list`)
+const ROOMS_REFRESH_MAX = 500; // the most one `list` returns: a refresh renews at most this many loaded rooms
+const SEARCH_DELAY_MS = 300; // the filter asks the server once typing pauses, not at every key
 // After a reconnect, people who were in a room before the drop come back one by one: for this long their
 // return is not announced as "joined", since to everyone they never left.
 const RETURN_QUIET_MS = 60000;
@@ -64,7 +67,7 @@ async function onOpen() {
   store.account = welcome.account === true; // PROTOCOL 1.1; absent (a guest) in version 1
   view.setSignedIn(store.account);
   safeSet(NAME_KEY, welcome.name);
-  store.setDirectory(welcome.rooms || []);
+  applyWelcomeRooms(welcome);
   conn.markHealthy();
   stopCountdown();
   if (session.everOnline) {
@@ -195,7 +198,7 @@ function applyJoined(conv, reply, { first }) {
     conv.historyDone = history.length < HISTORY_PAGE;
     addSystem(conv, 'sysYouJoined', {}, false);
   }
-  store.upsertRoom({ room: reply.room, protected: !!reply.protected, member_count: reply.member_count });
+  store.addRoom({ room: reply.room, protected: !!reply.protected, member_count: reply.member_count });
 }
 
 // After a reconnect: hello again is done; now each room, with what we missed (deduplicated by id).
@@ -250,7 +253,7 @@ function dropRooms(gone, locked) {
   const wasActive = [...gone, ...locked].some((c) => c.id === store.activeId);
   for (const conv of [...gone, ...locked]) {
     store.remove(conv.id);
-    if (gone.includes(conv)) store.directory.delete(nameKey(conv.name));
+    if (gone.includes(conv)) store.removeRoom(conv.name);
   }
   const list = (convs) => new Intl.ListFormat(lang(), { type: 'conjunction' }).format(convs.map((c) => c.name));
   const text = () => {
@@ -288,11 +291,11 @@ async function createRoom(ev) {
   submit.disabled = true;
   try {
     const created = await conn.request({ type: 'create', room, ...(password ? { password } : {}) });
-    store.upsertRoom({ room: created.room, protected: created.protected, member_count: 0 });
+    store.addRoom({ room: created.room, protected: created.protected, member_count: 0 });
     await joinRoom(created.room, password);
     els.createForm.reset();
   } catch (err) {
-    view.showError(els.createError, () => errorText(err, { password: true }), err.code);
+    view.showError(els.createError, () => errorText(err, { password: true, create: true }), err.code);
     (err.code === 'invalid_text' ? els.createPassword : els.createName).focus();
   } finally {
     submit.disabled = false;
@@ -303,12 +306,17 @@ async function createRoom(ev) {
 async function pickRoom(roomName) {
   const joined = store.get('room', roomName);
   if (joined) return openConversation(joined.id);
-  const summary = store.directory.get(nameKey(roomName));
+  const summary = store.findRoom(roomName);
   if (summary?.protected) return askPassword(summary.room);
   try {
     await joinRoom(roomName);
   } catch (err) {
     if (err.code === 'wrong_password') return askPassword(roomName); // it became protected meanwhile
+    if (err.code === 'no_such_room') {
+      // Gone since the list was drawn: it leaves the list too.
+      store.removeRoom(roomName);
+      view.renderLobby(store);
+    }
     view.showMainError(() => errorText(err), 8000, err.code);
   }
 }
@@ -342,16 +350,85 @@ async function submitPassword(ev) {
   }
 }
 
+// welcome carries the first page of rooms and, from a 1.1 server, how many there are in all.
+function applyWelcomeRooms(welcome) {
+  const rooms = welcome.rooms || [];
+  const total = typeof welcome.rooms_total === 'number' ? welcome.rooms_total : rooms.length;
+  store.directory.applyPage(rooms, { total, more: total > rooms.length });
+}
+
+// Renews the rooms on screen (their counts; rooms gone): the loaded ones from the start, up to one request's worth.
 async function refreshDirectory() {
+  const limit = Math.min(ROOMS_REFRESH_MAX, Math.max(ROOMS_PAGE, store.directory.size));
   try {
-    const reply = await conn.request({ type: 'list' });
-    store.setDirectory(reply.rooms || []);
+    const reply = await conn.request({ type: 'list', limit });
+    store.directory.applyPage(reply.rooms || [], { total: reply.total, more: reply.more === true });
     for (const conv of store.rooms()) {
-      const summary = store.directory.get(nameKey(conv.name));
-      if (summary) summary.member_count = conv.memberCount || summary.member_count;
+      if (conv.memberCount) store.updateRoom({ room: conv.name, member_count: conv.memberCount });
     }
     if (!store.active) view.renderLobby(store);
   } catch { /* offline or slow: the next refresh will do */ }
+}
+
+// The list the lobby shows: the server's answer to the filter while not every room is loaded, else the directory.
+function shownPages() {
+  const filter = els.roomFilter.value.trim();
+  return filter && !store.directory.complete && store.search?.q === filter ? store.search : store.directory;
+}
+
+// The next page of the list on screen ("more rooms", or scrolling to its end). Keeps going while the end of the
+// list is still in view, so a tall screen fills up.
+async function loadMoreRooms() {
+  for (let round = 0; round < 10; round++) {
+    const pages = shownPages();
+    if (pages.loading || !pages.more) return;
+    pages.loading = true;
+    view.renderLobby(store);
+    try {
+      const after = pages.cursor;
+      const reply = await conn.request({ type: 'list', after, limit: ROOMS_PAGE, ...(pages.q ? { q: pages.q } : {}) });
+      pages.applyPage(reply.rooms || [], { after, total: reply.total, more: reply.more === true });
+    } catch (err) {
+      if (err.code !== 'offline') view.showMainError(() => errorText(err), 8000, err.code);
+      return;
+    } finally {
+      pages.loading = false;
+      if (!store.active) view.renderLobby(store);
+    }
+    if (store.active || !view.roomListEndInView()) return;
+  }
+}
+
+let searchTimer = null;
+let searchSeq = 0; // answers to an older filter are dropped
+
+// The filter: rooms already loaded match at once; when the server has more, it is asked once typing pauses.
+function onFilterInput() {
+  clearTimeout(searchTimer);
+  const q = els.roomFilter.value.trim();
+  if (!q || store.directory.complete) store.search = null;
+  else if (store.search?.q !== q) {
+    searchTimer = setTimeout(() => searchRooms(q), SEARCH_DELAY_MS);
+  }
+  view.renderLobby(store);
+}
+
+async function searchRooms(q) {
+  const seq = ++searchSeq;
+  view.setRoomSearchPending(true);
+  view.renderLobby(store);
+  try {
+    const reply = await conn.request({ type: 'list', q, limit: ROOMS_PAGE });
+    if (seq !== searchSeq || els.roomFilter.value.trim() !== q) return;
+    const pages = new RoomPages(q);
+    pages.applyPage(reply.rooms || [], { total: reply.total, more: reply.more === true });
+    store.search = pages;
+  } catch (err) {
+    if (seq === searchSeq && err.code !== 'offline') view.showMainError(() => errorText(err), 8000, err.code);
+  } finally {
+    if (seq === searchSeq) view.setRoomSearchPending(false);
+    if (!store.active) view.renderLobby(store);
+  }
 }
 
 // ---------------------------------------------------------------- conversations
@@ -507,7 +584,7 @@ const handlers = {
       if (!store.isMe(name) && !returning) addSystem(conv, 'sysJoined', { name });
     }
     for (const name of removed) addSystem(conv, 'sysLeft', { name });
-    store.upsertRoom({ room: conv.name, member_count: ev.member_count });
+    store.updateRoom({ room: conv.name, member_count: ev.member_count });
     if (conv === store.active) {
       view.renderMembers(store);
       view.renderTyping(conv);
@@ -523,8 +600,11 @@ const handlers = {
     if (conv === store.active) view.renderTyping(conv);
   },
   room_added(ev) {
-    store.upsertRoom({ room: ev.room, protected: ev.protected, member_count: 0 });
+    store.addRoom({ room: ev.room, protected: ev.protected, member_count: 0 });
     if (!store.active) view.renderLobby(store);
+  },
+  room_removed(ev) {
+    roomRemoved(ev.room);
   },
   error(ev) {
     // Errors without a ref: nothing is waiting for them, so show them where everyone looks.
@@ -536,8 +616,29 @@ function onEvent(frame) {
   handlers[frame.type]?.(frame);
 }
 
+// PROTOCOL 1.1: the server removed a room (empty for long, or a moderator deleted it). It leaves every list; if
+// it was one of mine, I am told, and if it was on screen I am back in the lobby.
+function roomRemoved(room) {
+  store.removeRoom(room);
+  const conv = store.get('room', room);
+  const asked = els.pwDialog.open && nameKey(els.pwDialog.dataset.room) === nameKey(room);
+  if (asked) els.pwDialog.close();
+  if (conv || asked) {
+    const wasActive = conv && conv === store.active;
+    if (conv) store.remove(conv.id);
+    const text = () => t(wasActive ? 'roomRemovedOpen' : 'roomRemoved', { room });
+    view.showMainError(text, 0, 'room_removed');
+    view.announce(text());
+    if (wasActive || asked) openConversation(null);
+    else view.renderSidebar(store);
+  }
+  if (!store.active) view.renderLobby(store);
+}
+
 function errorText(err, ctx = {}) {
   if (err.code === 'invalid_text' && ctx.password) return t('err_invalid_password');
+  // On create, rate_limited is the server's allowance of new rooms (PROTOCOL 1.1), not typing too fast.
+  if (err.code === 'rate_limited' && ctx.create) return t('err_create_rate_limited');
   const key = `err_${err.code}`;
   const text = t(key, { name: ctx.name ?? '' });
   return text === key ? t('err_unknown', { message: err.message || err.code }) : text;
@@ -590,7 +691,9 @@ function wire() {
   els.mainErrorClose.addEventListener('click', () => view.showMainError(''));
   els.navLobby.addEventListener('click', () => openConversation(null));
   els.refreshRooms.addEventListener('click', refreshDirectory);
-  els.roomFilter.addEventListener('input', () => view.renderLobby(store));
+  els.roomFilter.addEventListener('input', onFilterInput);
+  els.moreRooms.addEventListener('click', loadMoreRooms);
+  view.onRoomListEnd(loadMoreRooms);
   els.roomDir.addEventListener('click', (ev) => {
     const row = ev.target.closest('[data-room]');
     if (row) pickRoom(row.dataset.room);

@@ -35,6 +35,14 @@ export const STRINGS = {
     filterRooms: 'Filtrar salas',
     noRooms: 'Nenhuma sala ainda. Crie a primeira!',
     noRoomsMatch: 'Nenhuma sala com esse nome.',
+    roomsShown: 'Mostrando {shown} de {total} salas, em ordem alfabética.',
+    roomsSearching: 'Procurando “{q}” em todas as salas…',
+    roomsFound: '{n} sala com “{q}”.|{n} salas com “{q}”.',
+    roomsFoundSome: 'Mostrando {shown} de {total} salas com “{q}”.',
+    moreRooms: 'Mais salas',
+    loadingRooms: 'Carregando salas…',
+    roomRemoved: 'A sala {room} foi removida do servidor.',
+    roomRemovedOpen: 'A sala {room} foi removida do servidor, com as mensagens dela. Você voltou para a lista de salas.',
     createRoom: 'Criar sala',
     roomName: 'Nome da sala',
     passwordOptional: 'Senha (opcional)',
@@ -114,6 +122,9 @@ export const STRINGS = {
     err_invalid_password: 'Senha longa demais (máximo 128 caracteres).',
     err_no_such_user: '{name} não está online.',
     err_rate_limited: 'Devagar! Você está enviando rápido demais. Tente de novo em instantes.',
+    err_create_rate_limited: 'Você criou salas demais nos últimos tempos. Tente de novo mais tarde.',
+    err_too_many_rooms: 'O servidor já tem o máximo de salas que aceita. Entre numa sala que já existe.',
+    err_unavailable: 'O servidor não consegue salvar agora. Tente de novo daqui a pouco.',
     err_offline: 'Sem conexão com o servidor. O que você escreveu continua aqui: envie quando reconectar.',
     err_timeout: 'O servidor não respondeu. Tente de novo.',
     err_connect: 'Não foi possível conectar ao servidor. Verifique o endereço e tente de novo.',
@@ -152,6 +163,14 @@ export const STRINGS = {
     filterRooms: 'Filter rooms',
     noRooms: 'No rooms yet. Create the first one!',
     noRoomsMatch: 'No room by that name.',
+    roomsShown: 'Showing {shown} of {total} rooms, by name.',
+    roomsSearching: 'Looking for “{q}” in every room…',
+    roomsFound: '{n} room with “{q}”.|{n} rooms with “{q}”.',
+    roomsFoundSome: 'Showing {shown} of {total} rooms with “{q}”.',
+    moreRooms: 'More rooms',
+    loadingRooms: 'Loading rooms…',
+    roomRemoved: 'Room {room} was removed from the server.',
+    roomRemovedOpen: 'Room {room} was removed from the server, with its messages. You are back at the room list.',
     createRoom: 'Create a room',
     roomName: 'Room name',
     passwordOptional: 'Password (optional)',
@@ -226,6 +245,9 @@ export const STRINGS = {
     err_invalid_password: 'Password too long (128 characters at most).',
     err_no_such_user: '{name} is not online.',
     err_rate_limited: 'Slow down! You are sending too fast. Try again in a moment.',
+    err_create_rate_limited: 'You made too many rooms lately. Try again later.',
+    err_too_many_rooms: 'The server holds as many rooms as it allows. Join one that exists.',
+    err_unavailable: 'The server cannot save right now. Try again in a little while.',
     err_offline: 'No connection to the server. What you wrote stays here: send it once reconnected.',
     err_timeout: 'The server did not answer. Try again.',
     err_connect: 'Could not reach the server. Check the address and try again.',
@@ -279,7 +301,18 @@ export function t(key, params = {}) {
     const [one, many] = s.split('|');
     s = params.n === 1 ? one : many;
   }
-  return s.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+  return s.replace(/\{(\w+)\}/g, (m, name) => {
+    if (!(name in params)) return m;
+    const value = params[name];
+    return typeof value === 'number' ? formatNumber(value) : String(value);
+  });
+}
+
+// 7000 rooms read "7.000" in Portuguese and "7,000" in English.
+const numberFormats = new Map();
+export function formatNumber(n) {
+  if (!numberFormats.has(current)) numberFormats.set(current, new Intl.NumberFormat(current));
+  return numberFormats.get(current).format(n);
 }
 
 // Static text in index.html carries data-i18n* attributes; this fills them for the current language.

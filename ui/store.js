@@ -10,7 +10,110 @@ export const convId = (kind, name) => `${kind}:${nameKey(name)}`;
 // an old one.
 const msgKey = (m) => `${m.id}:${m.ts}`;
 
-const TYPING_TTL_MS = 3500; // the server forwards typing at most every 2 s per user and room
+const TYPING_TTL_MS = 3500;
+
+// The order the server lists rooms in (PROTOCOL 1.1 `list`): by lower-cased name, code point by code point,
+// as Rust compares strings (JS's own < compares UTF-16 units, which puts emoji before some letters).
+export const orderKey = (name) => String(name).toLowerCase();
+export function compareRooms(a, b) {
+  const x = orderKey(a);
+  const y = orderKey(b);
+  if (x === y) return 0;
+  const xs = x[Symbol.iterator]();
+  const ys = y[Symbol.iterator]();
+  for (;;) {
+    const p = xs.next();
+    const q = ys.next();
+    if (p.done || q.done) return p.done ? (q.done ? 0 : -1) : 1;
+    const d = p.value.codePointAt(0) - q.value.codePointAt(0);
+    if (d) return d;
+  }
+}
+
+// Rooms of the server's directory as far as the page has loaded them: the first pages, in the server's order.
+// A big server lists 200 rooms at a time; `more` says there are rooms after `cursor` not loaded yet. The same
+// shape holds the answer to a search (`q`), which the server filters.
+export class RoomPages {
+  constructor(q = '') {
+    this.q = q; // the filter the server applied ('' = every room)
+    this.rooms = new Map(); // nameKey -> RoomSummary
+    this.total = 0; // rooms matching on the server, loaded or not
+    this.more = false; // the server has rooms after `cursor` that are not loaded
+    this.cursor = null; // the name of the last room loaded: `after` for the next page
+    this.loading = false; // a page is on its way (no second request for the same one)
+    this.paged = false; // the rooms came in more than one page: they stay in the server's order, even once all are here
+  }
+
+  get complete() { return !this.more; }
+
+  get size() { return this.rooms.size; }
+
+  get(name) { return this.rooms.get(nameKey(name)); }
+
+  values() { return this.rooms.values(); }
+
+  matches(name) { return !this.q || orderKey(name).includes(orderKey(this.q)); }
+
+  // Whether a room of this name falls within what is loaded (a room past it comes with its page).
+  inLoadedRange(name) { return !this.more || this.cursor === null || compareRooms(name, this.cursor) <= 0; }
+
+  // A page the server sent for `after` (null: from the start). Between `after` and the page's last room the page
+  // is the truth: rooms we had there and it lacks are gone. Rooms loaded past it stay (a refresh of the first page).
+  applyPage(rooms, { after = null, total, more = false }) {
+    const last = rooms.length ? rooms[rooms.length - 1].room : null;
+    for (const [k, r] of this.rooms) {
+      const pastStart = after === null || compareRooms(r.room, after) > 0;
+      const beforeEnd = !more || (last !== null && compareRooms(r.room, last) <= 0);
+      if (pastStart && beforeEnd) this.rooms.delete(k);
+    }
+    for (const r of rooms) this.rooms.set(nameKey(r.room), { ...r });
+    if (more) this.paged = true;
+    this.total = typeof total === 'number' ? total : this.rooms.size;
+    // A refresh of the first rooms leaves what was loaded past them, and where the next page starts, as they were.
+    const loadedBeyond = more && this.cursor !== null && last !== null && compareRooms(this.cursor, last) > 0;
+    if (!loadedBeyond) {
+      this.more = more;
+      this.cursor = last ?? after;
+    }
+  }
+
+  // room_added, created, joined: a room we may not have. Counted always; shown when it falls where we have loaded.
+  add(summary) {
+    if (!this.matches(summary.room)) return;
+    const k = nameKey(summary.room);
+    const prev = this.rooms.get(k);
+    if (prev) {
+      this.rooms.set(k, { ...prev, ...summary });
+      return;
+    }
+    this.total += 1;
+    if (this.inLoadedRange(summary.room)) this.rooms.set(k, { member_count: 0, ...summary });
+  }
+
+  // New counts for a room we list (presence, a join); never adds one.
+  update(summary) {
+    const k = nameKey(summary.room);
+    const prev = this.rooms.get(k);
+    if (prev) this.rooms.set(k, { ...prev, ...summary });
+  }
+
+  // room_removed, or a join that found it gone.
+  remove(name) {
+    if (!this.matches(name)) return;
+    const had = this.rooms.delete(nameKey(name));
+    // A room past what is loaded was counted too; one we listed surely was.
+    if ((had || !this.inLoadedRange(name)) && this.total > 0) this.total -= 1;
+  }
+
+  // For display: the most people first when every room came at once; else the server's order, so the next page goes
+  // below and the rows one scrolled through do not move once the last page is in.
+  sorted(filter = '') {
+    const f = orderKey(filter);
+    const rooms = [...this.rooms.values()].filter((r) => !f || orderKey(r.room).includes(f));
+    if (!this.paged) return rooms.sort((a, b) => (b.member_count ?? 0) - (a.member_count ?? 0) || a.room.localeCompare(b.room));
+    return rooms.sort((a, b) => compareRooms(a.room, b.room));
+  }
+} // the server forwards typing at most every 2 s per user and room
 
 export class Conversation {
   constructor(kind, name) {
@@ -148,7 +251,8 @@ export class Conversation {
 export class Store {
   constructor() {
     this.me = '';
-    this.directory = new Map(); // nameKey -> {room, protected, member_count}
+    this.directory = new RoomPages(); // the server's rooms, as far as loaded
+    this.search = null; // RoomPages for the room filter, answered by the server while not every room is loaded
     this.convs = new Map(); // convId -> Conversation
     this.activeId = null; // null = the lobby
     this.account = false; // signed in (PROTOCOL 1.1 welcome.account): only then are DMs kept by the server
@@ -156,7 +260,8 @@ export class Store {
   }
 
   reset() {
-    this.directory.clear();
+    this.directory = new RoomPages();
+    this.search = null;
     this.convs.clear();
     this.activeId = null;
     this.account = false;
@@ -184,15 +289,25 @@ export class Store {
 
   isMe(name) { return nameKey(name) === nameKey(this.me); }
 
-  setDirectory(rooms) {
-    this.directory = new Map(rooms.map((r) => [nameKey(r.room), { ...r }]));
+  // A room the page learnt of (created, joined, room_added), in every list it belongs to.
+  addRoom(summary) {
+    this.directory.add(summary);
+    this.search?.add(summary);
   }
 
-  upsertRoom(summary) {
-    const k = nameKey(summary.room);
-    const prev = this.directory.get(k) || { member_count: 0 };
-    this.directory.set(k, { ...prev, ...summary });
+  // New counts for a room (presence): only where it is listed already.
+  updateRoom(summary) {
+    this.directory.update(summary);
+    this.search?.update(summary);
   }
+
+  removeRoom(name) {
+    this.directory.remove(name);
+    this.search?.remove(name);
+  }
+
+  // What the lobby knows of a room: from the directory or from a search's answer.
+  findRoom(name) { return this.directory.get(name) || this.search?.get(name); }
 
   get(kind, name) { return this.convs.get(convId(kind, name)); }
 

@@ -25,6 +25,7 @@ export const els = {
   mainErrorText: $('main-error-text'), mainErrorClose: $('main-error-close'),
   toggleMembers: $('toggle-members'), leaveRoom: $('leave-room'), closeDm: $('close-dm'),
   lobby: $('lobby'), roomDir: $('room-dir'), roomDirEmpty: $('room-dir-empty'), roomFilter: $('room-filter'),
+  roomDirStatus: $('room-dir-status'), roomDirScroll: $('room-dir-scroll'), moreRooms: $('more-rooms'),
   refreshRooms: $('refresh-rooms'), createForm: $('create-form'), createName: $('create-name'),
   createPassword: $('create-password'), createError: $('create-error'),
   conversation: $('conversation'), scroller: $('scroller'), messages: $('messages'), loadOlder: $('load-older'),
@@ -161,14 +162,49 @@ export function renderDmSuggestions(store) {
 
 // ---- lobby ----
 
+let roomSearchPending = false;
+// The filter's question is with the server: the list says so instead of "no room by that name".
+export function setRoomSearchPending(pending) { roomSearchPending = pending; }
+
+// The directory, or what the server found for the filter. A server with every room loaded (all servers of up
+// to 200 rooms) filters here, as one types; a bigger one is asked, and its answer pages like the directory.
 export function renderLobby(store) {
-  const filter = els.roomFilter.value.trim().toLowerCase();
-  const rooms = [...store.directory.values()]
-    .filter((r) => !filter || r.room.toLowerCase().includes(filter))
-    .sort((a, b) => (b.member_count ?? 0) - (a.member_count ?? 0) || a.room.localeCompare(b.room));
+  const filter = els.roomFilter.value.trim();
+  const dir = store.directory;
+  const askServer = !!filter && !dir.complete;
+  const answer = askServer && store.search?.q === filter ? store.search : null;
+  const pages = answer || dir;
+  const rooms = answer ? answer.sorted() : dir.sorted(filter);
   renderDirectory(els.roomDir, rooms.map((r) => ({ ...r, joined: !!store.get('room', r.room) })));
-  els.roomDirEmpty.hidden = rooms.length > 0;
-  els.roomDirEmpty.textContent = store.directory.size ? t('noRoomsMatch') : t('noRooms');
+  const waiting = askServer && (!answer || roomSearchPending);
+  let status = '';
+  if (waiting) status = t('roomsSearching', { q: filter });
+  else if (answer && answer.more) status = t('roomsFoundSome', { shown: answer.size, total: answer.total, q: filter });
+  else if (answer) status = t('roomsFound', { n: answer.total, q: filter });
+  else if (!dir.complete) status = t('roomsShown', { shown: dir.size, total: dir.total });
+  if (els.roomDirStatus.textContent !== status) els.roomDirStatus.textContent = status;
+  els.roomDirStatus.hidden = !status;
+  els.moreRooms.hidden = !pages.more || (askServer && !answer);
+  els.moreRooms.disabled = pages.loading;
+  els.moreRooms.textContent = pages.loading ? t('loadingRooms') : t('moreRooms');
+  els.roomDirEmpty.hidden = rooms.length > 0 || waiting;
+  els.roomDirEmpty.textContent = dir.total || dir.size ? t('noRoomsMatch') : t('noRooms');
+}
+
+// Scrolling the room list to its end loads the next page, as the "more rooms" button there does.
+export function onRoomListEnd(load) {
+  const seen = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && !els.moreRooms.disabled) load();
+  });
+  seen.observe(els.moreRooms);
+}
+
+// Whether the end of the room list is on screen (after a page arrived: a tall screen may want the next one).
+export function roomListEndInView() {
+  if (els.moreRooms.hidden || els.lobby.hidden) return false;
+  const end = els.moreRooms.getBoundingClientRect();
+  const box = els.roomDirScroll.getBoundingClientRect();
+  return end.top < Math.min(box.bottom, window.innerHeight) && end.bottom > Math.max(box.top, 0);
 }
 
 // ---- the main pane ----
