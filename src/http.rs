@@ -235,7 +235,9 @@ fn content_type(name: &str) -> &'static str {
         "svg" => "image/svg+xml",
         "png" => "image/png",
         "ico" => "image/x-icon",
-        "json" | "webmanifest" => "application/json",
+        "json" => "application/json",
+        // The type the Web App Manifest spec registers; browsers accept it for <link rel=manifest>.
+        "webmanifest" => "application/manifest+json",
         "woff2" => "font/woff2",
         _ => "application/octet-stream",
     }
@@ -244,6 +246,24 @@ fn content_type(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_and_icons_have_their_types() {
+        assert_eq!(
+            content_type("manifest.webmanifest"),
+            "application/manifest+json"
+        );
+        assert_eq!(content_type("icon-192.png"), "image/png");
+        for name in [
+            "manifest.webmanifest",
+            "icon-192.png",
+            "icon-512.png",
+            "icon-maskable-512.png",
+            "apple-touch-icon.png",
+        ] {
+            assert!(Assets::get(name).is_some(), "{name} is not embedded");
+        }
+    }
 
     #[test]
     fn an_answer_head_gains_connection_close() {

@@ -215,14 +215,27 @@ struct Tab {
 
 impl Tab {
     fn open(cdp: &Rc<RefCell<Cdp>>, who: &'static str, locale: &str) -> Tab {
-        let mut c = cdp.borrow_mut();
-        let ctx = c.call(None, "Target.createBrowserContext", json!({}));
+        let ctx = cdp
+            .borrow_mut()
+            .call(None, "Target.createBrowserContext", json!({}));
         let ctx = ctx["browserContextId"].as_str().unwrap().to_string();
-        let target = c.call(
-            None,
-            "Target.createTarget",
+        Tab::open_in(
+            cdp,
+            who,
+            locale,
             json!({ "url": "about:blank", "browserContextId": ctx }),
-        );
+        )
+    }
+
+    /// A page in the browser's own profile, not a separate context: Chromium counts those
+    /// contexts as incognito, where it does not look at whether a page can be installed.
+    fn open_in_profile(cdp: &Rc<RefCell<Cdp>>, who: &'static str, locale: &str) -> Tab {
+        Tab::open_in(cdp, who, locale, json!({ "url": "about:blank" }))
+    }
+
+    fn open_in(cdp: &Rc<RefCell<Cdp>>, who: &'static str, locale: &str, target: Value) -> Tab {
+        let mut c = cdp.borrow_mut();
+        let target = c.call(None, "Target.createTarget", target);
         let target = target["targetId"].as_str().unwrap().to_string();
         let attached = c.call(
             None,
@@ -872,6 +885,26 @@ fn two_people_chat_in_chromium() {
         "common names share avatar colours"
     );
     shots.push(ana.screenshot("login-desktop-light"));
+
+    // Installable on a phone's home screen: the manifest parses, and Chromium finds nothing
+    // that keeps the page from being installed (icons of the sizes it wants, served as PNG).
+    let manifest = ana.call("Page.getAppManifest", json!({}));
+    assert_eq!(manifest["errors"], json!([]), "manifest errors: {manifest}");
+    assert!(
+        manifest["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/manifest.webmanifest")),
+        "no manifest linked: {manifest}"
+    );
+    let home = Tab::open_in_profile(&cdp, "home", "pt-BR");
+    home.navigate(&url);
+    let installable = home.call("Page.getInstallabilityErrors", json!({}));
+    assert_eq!(
+        installable["installabilityErrors"],
+        json!([]),
+        "the page cannot be installed"
+    );
+    home.call("Page.close", json!({}));
 
     // Ana connects, creates "jogos" with password "123" and is inside it. The skip link leads to
     // the message box, so it exists only where there is one.
