@@ -12,9 +12,11 @@ const msgKey = (m) => `${m.id}:${m.ts}`;
 
 const TYPING_TTL_MS = 3500;
 
-// The order the server lists rooms in (PROTOCOL 1.1 `list`): by lower-cased name, code point by code point,
-// as Rust compares strings (JS's own < compares UTF-16 units, which puts emoji before some letters).
-export const orderKey = (name) => String(name).toLowerCase();
+// The order the server lists rooms in (PROTOCOL 1.1 `list`): by case-folded name (NFKC, then full case folding),
+// code point by code point as Rust compares strings (JS's own < compares UTF-16 units, which puts emoji before
+// some letters). JS has no full case folding: lower case plus the two foldings it misses in Latin and Greek
+// (ß → ss, final ς → σ) comes close; the server's own cursor (`after`) keeps paging exact either way.
+export const orderKey = (name) => String(name).normalize('NFKC').toLowerCase().replace(/ß/g, 'ss').replace(/ς/g, 'σ');
 export function compareRooms(a, b) {
   const x = orderKey(a);
   const y = orderKey(b);
