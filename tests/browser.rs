@@ -211,6 +211,8 @@ struct Tab {
     cdp: Rc<RefCell<Cdp>>,
     session: String,
     who: &'static str,
+    /// The browser context (cookies, storage) the page lives in; None for the browser's own.
+    context: Option<String>,
 }
 
 impl Tab {
@@ -227,6 +229,17 @@ impl Tab {
         )
     }
 
+    /// Another page of the same person: the same context, so the same cookies (a second tab).
+    fn open_beside(&self, who: &'static str, locale: &str) -> Tab {
+        let ctx = self.context.clone().expect("a tab of its own context");
+        Tab::open_in(
+            &self.cdp,
+            who,
+            locale,
+            json!({ "url": "about:blank", "browserContextId": ctx }),
+        )
+    }
+
     /// A page in the browser's own profile, not a separate context: Chromium counts those
     /// contexts as incognito, where it does not look at whether a page can be installed.
     fn open_in_profile(cdp: &Rc<RefCell<Cdp>>, who: &'static str, locale: &str) -> Tab {
@@ -234,6 +247,7 @@ impl Tab {
     }
 
     fn open_in(cdp: &Rc<RefCell<Cdp>>, who: &'static str, locale: &str, target: Value) -> Tab {
+        let context = target["browserContextId"].as_str().map(String::from);
         let mut c = cdp.borrow_mut();
         let target = c.call(None, "Target.createTarget", target);
         let target = target["targetId"].as_str().unwrap().to_string();
@@ -248,6 +262,7 @@ impl Tab {
             cdp: cdp.clone(),
             session,
             who,
+            context,
         };
         for domain in ["Page.enable", "Runtime.enable", "Log.enable"] {
             tab.call(domain, json!({}));
@@ -515,7 +530,11 @@ struct TempDb(PathBuf);
 
 impl TempDb {
     fn new() -> TempDb {
-        let name = format!("papo-browser-{}.db", std::process::id());
+        TempDb::named("main")
+    }
+
+    fn named(tag: &str) -> TempDb {
+        let name = format!("papo-browser-{}-{tag}.db", std::process::id());
         TempDb(std::env::temp_dir().join(name))
     }
 
@@ -578,12 +597,17 @@ struct Bot {
 
 impl Bot {
     fn hello(addr: SocketAddr, name: &str) -> Bot {
+        Bot::hello_with(addr, json!({ "type": "hello", "name": name }))
+    }
+
+    /// Says this `hello` (a guest's, or an account's with its password) and waits for the welcome.
+    fn hello_with(addr: SocketAddr, hello: Value) -> Bot {
         let stream = TcpStream::connect(addr).expect("bot connects");
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let (ws, _) =
             tungstenite::client(format!("ws://{addr}/ws"), stream).expect("bot handshake");
         let mut bot = Bot { ws };
-        bot.send(json!({ "type": "hello", "name": name }));
+        bot.send(hello);
         bot.expect("welcome");
         bot
     }
@@ -620,6 +644,56 @@ impl Bot {
             }
         }
     }
+}
+
+/// One HTTP request to the API, as a client that is not the page (another device, a script):
+/// returns the status, the session cookie it was given (`papo_session=…`) if any, and the body.
+fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    cookie: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr).expect("connect for the API");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: papo-test (Linux)\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(cookie) = cookie {
+        head.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    stream
+        .write_all(format!("{head}\r\n{body}").as_bytes())
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let cookie = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let pair = value.trim().split(';').next()?;
+        (name.eq_ignore_ascii_case("set-cookie")
+            && pair.starts_with("papo_session=")
+            && pair.len() > 13)
+            .then(|| pair.to_string())
+    });
+    (
+        status,
+        cookie,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
 }
 
 /// A server for the checks on PROTOCOL 1.1 "Large servers", with its own limits on rooms.
@@ -1511,6 +1585,8 @@ fn two_people_chat_in_chromium() {
     }
     let carla = Tab::open(&cdp, "carla", "en-US");
     big_server_pages_its_rooms(&carla, &mut shots);
+    let dora = Tab::open(&cdp, "dora", "pt-BR");
+    an_account_comes_back_signed_in(&dora, &mut shots);
 
     let problems = std::mem::take(&mut cdp.borrow_mut().problems);
     for path in &shots {
@@ -1659,6 +1735,352 @@ fn big_server_pages_its_rooms(carla: &Tab, shots: &mut Vec<PathBuf>) {
     assert_eq!(
         carla.text_of("#create-error"),
         "You made too many rooms lately. Try again later."
+    );
+    server.shutdown();
+}
+
+/// Records the page's notifications and puts the tab out of sight (as another tab in front
+/// would: headless Chromium keeps every page visible).
+const NOTIFICATION_SPY: &str = r#"(() => {
+  window.__shown = [];
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) { super(title, options); window.__shown.push([title, options.body]); }
+  };
+  Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+  document.dispatchEvent(new Event('visibilitychange'));
+})()"#;
+
+/// PROTOCOL 1.1 "Accounts and sessions" from the page: Dora signs up, makes a room, and finds it
+/// again after a reload, signed in by the cookie alone, with what she has not read counted (in
+/// the room and in a DM kept while she was away); reading marks it read for every device. Her
+/// settings list where she is signed in, sign out everywhere else, and change the password; a
+/// session ended elsewhere puts the page back at "sign in", saying so; a guest cannot take her
+/// name; signing out survives a reload.
+fn an_account_comes_back_signed_in(dora: &Tab, shots: &mut Vec<PathBuf>) {
+    let db = TempDb::named("accounts");
+    let server = start_server(0, &db.path());
+    let addr = server.local_addr();
+    let url = format!("http://{addr}/");
+    let signed_in =
+        "document.body.dataset.view === 'app' && document.body.dataset.conn === 'online'";
+
+    dora.navigate(&url);
+    dora.wait_for(
+        "!document.getElementById('auth-tabs').hidden && document.body.dataset.view === 'login'",
+        "the ways in: guest, sign in, sign up",
+    );
+    dora.click("#tab-signup");
+    dora.fill("#signup-name", "Dora");
+    dora.fill("#signup-password", "curta");
+    dora.enter();
+    dora.wait_for(
+        "!document.getElementById('signup-error').hidden",
+        "the short-password error",
+    );
+    assert_eq!(
+        dora.text_of("#signup-error"),
+        "A senha precisa ter de 8 a 128 caracteres."
+    );
+    dora.fill("#signup-password", "senha do clube");
+    shots.push(dora.screenshot("signup-desktop-light"));
+    dora.enter();
+    dora.wait_for(signed_in, "Dora signed up and in");
+    assert_eq!(dora.text_of("#me-name"), "Dora");
+    dora.fill("#create-name", "clube");
+    dora.enter();
+    dora.wait_for("document.body.dataset.pane === 'room'", "Dora inside clube");
+    dora.click("#nav-lobby");
+
+    // While she is in the lobby: two messages in clube (a guest), a DM from another account.
+    let mut eco = Bot::hello(addr, "Eco");
+    eco.send(json!({ "type": "join", "room": "clube" }));
+    eco.expect("joined");
+    for (i, text) in ["primeira", "segunda"].iter().enumerate() {
+        eco.send(json!({ "type": "text", "room": "clube", "text": text, "ref": i }));
+        eco.expect("ack");
+    }
+    let (status, _, _) = api(
+        addr,
+        "POST",
+        "/api/register",
+        Some(json!({ "name": "Fábio", "password": "senha do Fábio" })),
+        None,
+    );
+    assert_eq!(status, 201, "Fábio registers");
+    let mut fabio = Bot::hello_with(
+        addr,
+        json!({ "type": "hello", "name": "Fábio", "password": "senha do Fábio" }),
+    );
+    fabio.send(json!({ "type": "dm", "to": "Dora", "text": "guardei pra você", "ref": 1 }));
+    fabio.expect("dm");
+    dora.wait_for(
+        "document.querySelector('#room-convs [data-conv=\"room:clube\"] .badge')?.textContent === '2' && document.querySelector('#dm-convs [data-conv=\"dm:fábio\"] .badge')?.textContent === '1'",
+        "the unread counts before the reload",
+    );
+
+    // A reload: signed in by the cookie, the room and the DM back with their counts.
+    dora.navigate(&url);
+    dora.wait_for(signed_in, "Dora signed in after the reload");
+    dora.wait_for(
+        "document.querySelector('#room-convs [data-conv=\"room:clube\"] .badge')?.textContent === '2' && document.querySelector('#dm-convs [data-conv=\"dm:fábio\"] .badge')?.textContent === '1'",
+        "the unread counts after the reload",
+    );
+    assert_eq!(dora.eval("document.title"), json!("(3) papo"));
+    shots.push(dora.screenshot("account-after-reload-desktop-light"));
+    dora.click("#room-convs [data-conv=\"room:clube\"]");
+    wait_message(dora, "segunda");
+    assert_eq!(
+        dora.eval("document.querySelector('#messages .new-sep + .msg .text')?.textContent"),
+        json!("primeira"),
+        "the divider above the first message she had not read"
+    );
+    dora.click("#dm-convs [data-conv=\"dm:fábio\"]");
+    wait_message(dora, "guardei pra você");
+    assert_eq!(
+        dora.text_of("#history-start"),
+        "Mensagens diretas com Fábio. O histórico fica guardado para contas."
+    );
+    // Read here, read everywhere: another reload finds nothing unread.
+    dora.wait_for(
+        "document.title === 'papo' || document.title === '@Fábio · papo'",
+        "nothing unread in the title",
+    );
+    std::thread::sleep(Duration::from_millis(800)); // the read marks leave after a short pause
+    dora.navigate(&url);
+    dora.wait_for(signed_in, "Dora signed in after the second reload");
+    dora.wait_for(
+        "document.querySelector('#room-convs [data-conv=\"room:clube\"]') && document.querySelector('#dm-convs [data-conv=\"dm:fábio\"]')",
+        "the room and the DM listed",
+    );
+    assert_eq!(
+        dora.eval("document.querySelectorAll('#room-convs .badge, #dm-convs .badge').length"),
+        json!(0),
+        "read marks kept by the server"
+    );
+
+    // A second tab of the same browser is signed in too; reading in one clears the count in both.
+    let tab2 = dora.open_beside("dora-tab2", "pt-BR");
+    tab2.navigate(&url);
+    tab2.wait_for(signed_in, "the second tab signed in by the same cookie");
+    eco.send(json!({ "type": "text", "room": "clube", "text": "terceira", "ref": 3 }));
+    eco.expect("ack");
+    let clube_badge = "(document.querySelector('#room-convs [data-conv=\"room:clube\"] .badge')?.textContent ?? '')";
+    for tab in [dora, &tab2] {
+        tab.wait_for(
+            &format!("{clube_badge} === '1'"),
+            "one unread in clube on both tabs",
+        );
+    }
+    dora.click("#room-convs [data-conv=\"room:clube\"]");
+    wait_message(dora, "terceira");
+    tab2.wait_for(
+        &format!("{clube_badge} === ''"),
+        "the other tab to learn it was read",
+    );
+    tab2.call("Page.close", json!({}));
+    dora.click("#nav-lobby");
+
+    // Desktop notifications: asked for only from a button, never on load; then, with the tab out
+    // of sight, a DM and a mention notify, other messages do not.
+    assert_eq!(
+        dora.eval("Notification.permission"),
+        json!("default"),
+        "asked on load"
+    );
+    dora.call(
+        "Browser.grantPermissions",
+        json!({ "origin": url.trim_end_matches('/'), "permissions": ["notifications"], "browserContextId": dora.context }),
+    );
+    dora.eval(NOTIFICATION_SPY);
+    fabio.send(json!({ "type": "dm", "to": "Dora", "text": "psiu", "ref": 2 }));
+    fabio.expect("dm");
+    for (i, text) in ["sem menção", "@dora vem ver"].iter().enumerate() {
+        eco.send(json!({ "type": "text", "room": "clube", "text": text, "ref": 10 + i }));
+        eco.expect("ack");
+    }
+    dora.wait_for("window.__shown.length >= 2", "two notifications");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        dora.eval("window.__shown"),
+        json!([
+            ["Fábio (mensagem direta)", "psiu"],
+            ["Eco em #clube", "@dora vem ver"]
+        ])
+    );
+    assert_eq!(
+        dora.eval("document.title"),
+        json!("(3) papo"),
+        "the title counts what came while away"
+    );
+    dora.eval(
+        "delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange'))",
+    );
+
+    // Settings: another device signed in (a script), signed out from here; then the password.
+    let (status, other, _) = api(
+        addr,
+        "POST",
+        "/api/login",
+        Some(json!({ "name": "dora", "password": "senha do clube" })),
+        None,
+    );
+    assert_eq!(status, 200);
+    let other = other.expect("a session cookie for the other device");
+    dora.click("#settings-btn");
+    dora.wait_for(
+        "document.querySelectorAll('#session-list .session').length === 2",
+        "two sessions listed",
+    );
+    assert_eq!(
+        dora.eval(
+            "[...document.querySelectorAll('#session-list .session-here')].map(e => e.textContent)"
+        ),
+        json!(["Este aparelho"])
+    );
+    shots.push(dora.screenshot("settings-desktop-light"));
+    // Every word of the settings follows the language.
+    set_language(dora, "en");
+    dora.wait_for(
+        "document.querySelector('#session-list .session-here')?.textContent === 'This device'",
+        "the settings in English",
+    );
+    assert_eq!(
+        dora.eval(PORTUGUESE_LEFT),
+        json!([]),
+        "Portuguese left in the settings after switching to English"
+    );
+    set_language(dora, "pt-BR");
+    dora.viewport(390, 844, true);
+    dora.color_scheme("dark");
+    shots.push(dora.screenshot("settings-phone-dark"));
+    dora.color_scheme("light");
+    dora.viewport(1280, 800, false);
+    dora.click("#revoke-others");
+    dora.wait_for(
+        "document.querySelectorAll('#session-list .session').length === 1",
+        "the other device signed out",
+    );
+    assert_eq!(
+        api(addr, "GET", "/api/session", None, Some(&other)).0,
+        401,
+        "the other session ended"
+    );
+    dora.fill("#pwc-current", "senha do clube");
+    dora.fill("#pwc-new", "nova senha do clube");
+    dora.click("#pwc-form button[type=submit]");
+    dora.wait_for(
+        "!document.getElementById('pwc-done').hidden",
+        "the password changed",
+    );
+    dora.click("#settings-close");
+
+    // Ended from elsewhere (4001): back at "sign in", told why; in again with the new password.
+    let (_, elsewhere, _) = api(
+        addr,
+        "POST",
+        "/api/login",
+        Some(json!({ "name": "Dora", "password": "nova senha do clube" })),
+        None,
+    );
+    let elsewhere = elsewhere.expect("a session cookie elsewhere");
+    let (status, _, _) = api(
+        addr,
+        "POST",
+        "/api/sessions/revoke",
+        Some(json!({ "others": true })),
+        Some(&elsewhere),
+    );
+    assert_eq!(status, 204);
+    dora.wait_for(
+        "document.body.dataset.view === 'login' && !document.getElementById('signin-form').hidden && !document.getElementById('login-notice').hidden",
+        "the sign-in screen after the session ended",
+    );
+    assert_eq!(
+        dora.text_of("#login-notice"),
+        "Você saiu da conta neste aparelho: a sessão foi encerrada (em outro aparelho, ou a senha foi trocada). Entre de novo."
+    );
+    assert_eq!(
+        dora.eval("document.getElementById('signin-name').value"),
+        json!("Dora")
+    );
+    dora.fill("#signin-password", "senha do clube");
+    dora.enter();
+    dora.wait_for(
+        "!document.getElementById('signin-error').hidden",
+        "the old password refused",
+    );
+    assert_eq!(dora.text_of("#signin-error"), "Nome ou senha incorretos.");
+    dora.fill("#signin-password", "nova senha do clube");
+    dora.enter();
+    dora.wait_for(signed_in, "Dora signed in again");
+    dora.wait_for(
+        "document.querySelector('#room-convs [data-conv=\"room:clube\"]')",
+        "clube back",
+    );
+
+    // Signing out asks first, says it is done, and a reload stays signed out.
+    dora.click("#logout");
+    dora.wait_for(
+        "document.getElementById('logout-dialog').open",
+        "the sign-out question",
+    );
+    assert_eq!(dora.text_of("#logout-title"), "Sair da conta?");
+    dora.click("#logout-confirm");
+    dora.wait_for(
+        "document.body.dataset.view === 'login' && document.getElementById('login-notice').textContent === 'Você saiu da conta.'",
+        "signed out",
+    );
+    dora.viewport(390, 844, true);
+    shots.push(dora.screenshot("phone-signed-out-light"));
+    dora.viewport(1280, 800, false);
+    dora.navigate(&url);
+    dora.wait_for(
+        "document.body.dataset.view === 'login' && !document.getElementById('signin-form').hidden",
+        "still signed out after a reload, at 'sign in'",
+    );
+    // A guest cannot take an account's name, and is told why, with the way to that account.
+    dora.click("#tab-guest");
+    dora.fill("#login-name", "dora");
+    dora.enter();
+    dora.wait_for(
+        "!document.getElementById('login-error').hidden",
+        "the name-registered error",
+    );
+    assert_eq!(
+        dora.text_of("#login-error"),
+        "dora é uma conta registrada: só quem tem a senha usa esse nome. Escolha outro nome, ou entre na conta."
+    );
+    assert_eq!(
+        dora.eval("document.getElementById('login-to-signin').hidden"),
+        json!(false)
+    );
+    shots.push(dora.screenshot("guest-name-registered-desktop-light"));
+    drop((eco, fabio));
+    server.shutdown();
+
+    // A server that takes no guests: a guest's try says so, and the page offers accounts only.
+    let server = papo::start(papo::Config {
+        port: 0,
+        db: ":memory:".into(),
+        accounts: papo::accounts::Policy {
+            guests: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("start a server without guests");
+    dora.navigate(&format!("http://{}/", server.local_addr()));
+    dora.click("#tab-guest");
+    dora.fill("#login-name", "Zeca");
+    dora.enter();
+    dora.wait_for(
+        "!document.getElementById('signin-form').hidden && document.getElementById('tab-guest').hidden",
+        "the page to offer accounts only",
+    );
+    assert_eq!(
+        dora.text_of("#login-notice"),
+        "Este servidor não aceita convidados: entre com sua conta ou crie uma."
     );
     server.shutdown();
 }

@@ -4,10 +4,17 @@ import { t, lang, setLang, onLangChange, translateDom, safeGet, safeSet, LANGS }
 import { Connection, socketUrl } from './connection.js';
 import { Store, RoomPages, nameKey, convId } from './store.js';
 import { setupEmojiPicker } from './emoji.js';
+import * as account from './account.js';
+import * as notify from './notify.js';
+import { setupSettings, openSettings, retranslateSettings } from './settings.js';
 import * as view from './view.js';
 
 const { els } = view;
 const NAME_KEY = 'papo.name';
+const MODE_KEY = 'papo.mode'; // 'account' once this browser signed in: the start screen opens at "sign in" next time
+const READ_DELAY_MS = 400; // read marks wait for a burst of messages to end: one `read`, not one per message
+const DM_HISTORIES_AT_START = 20;
+const BOOT_TIMEOUT_MS = 5000; // the page shows nothing while it asks whether it is signed in: not for long // kept DM conversations whose history loads with the welcome (the rest on opening)
 const HISTORY_PAGE = 50;
 const TYPING_EVERY_MS = 2000;
 const NAME_TAKEN_RETRIES = 10; // after a reconnect our old connection may still hold the name for a moment
@@ -22,6 +29,9 @@ const RETURN_QUIET_MS = 60000;
 const store = new Store();
 const session = {
   name: '', // what the user asked for
+  signedIn: false, // this browser holds an account's session cookie: hello carries no name
+  accountsAvailable: true, // the server has accounts (PROTOCOL 1.1); a version 1 server answers /api/session 404
+  noGuests: false, // the server said sign_in_required to a guest: only accounts from now on
   everOnline: false, // hello succeeded at least once: drops are reconnects, not failed logins
   outage: false, // a "connection lost" line was written for the current drop
   outageConv: null, // the conversation on screen when it dropped: its lines say when it dropped and came back
@@ -32,32 +42,166 @@ const session = {
   countdown: null,
 };
 
-const conn = new Connection(socketUrl(), { onOpen, onEvent, onDown });
+const conn = new Connection(socketUrl(), { onOpen, onEvent, onDown, onClosed });
 
-// ---------------------------------------------------------------- login and session
+// ---------------------------------------------------------------- the start screen: guest, sign in, sign up
 
-function startLogin(ev) {
+function startGuest(ev) {
   ev.preventDefault();
   const name = els.loginName.value.trim();
+  els.loginToSignin.hidden = true;
   if (!name) return view.showError(els.loginError, () => t('err_name_required'));
   if ([...name].length > 32) return view.showError(els.loginError, () => t('err_invalid_name'));
   view.showError(els.loginError, '');
+  view.setLoginNotice('');
   session.name = name;
+  session.signedIn = false;
   session.everOnline = false;
   setLoginBusy(true);
   conn.start();
 }
 
-function setLoginBusy(busy) {
-  const btn = els.loginForm.querySelector('button[type=submit]');
-  btn.disabled = busy;
-  btn.textContent = busy ? t('connecting') : t('connect');
+async function startSignIn(ev) {
+  ev.preventDefault();
+  const name = els.signinName.value.trim();
+  const password = els.signinPassword.value;
+  if (!name) return fieldError(els.signinError, 'err_name_required', els.signinName);
+  if (!password) return fieldError(els.signinError, 'err_password_required', els.signinPassword);
+  view.showError(els.signinError, '');
+  setLoginBusy(true);
+  try {
+    const who = await account.login(name, password);
+    els.signinPassword.value = '';
+    signedIn(who);
+  } catch (err) {
+    setLoginBusy(false);
+    view.showError(els.signinError, () => apiErrorText(err), err.code);
+    (err.code === 'bad_credentials' ? els.signinPassword : els.signinName).focus();
+  }
 }
+
+async function startSignUp(ev) {
+  ev.preventDefault();
+  const name = els.signupName.value.trim();
+  const password = els.signupPassword.value;
+  const invite = els.signupInvite.value.trim();
+  if (!name) return fieldError(els.signupError, 'err_name_required', els.signupName);
+  if ([...name].length > 32) return fieldError(els.signupError, 'err_invalid_name', els.signupName);
+  if ([...password].length < 8 || [...password].length > 128) return fieldError(els.signupError, 'err_weak_password', els.signupPassword);
+  view.showError(els.signupError, '');
+  setLoginBusy(true);
+  try {
+    const who = await account.register(name, password, invite);
+    els.signupForm.reset();
+    signedIn(who);
+  } catch (err) {
+    setLoginBusy(false);
+    view.showError(els.signupError, () => apiErrorText(err, { register: true }), err.code);
+    if (err.code === 'bad_invite') {
+      // This server wants an invite: the field for it appears, with the reason above it.
+      els.signupInviteWrap.hidden = false;
+      els.signupInvite.focus();
+    } else {
+      (err.code === 'weak_password' ? els.signupPassword : els.signupName).focus();
+    }
+  }
+}
+
+function fieldError(el, key, field) {
+  view.showError(el, () => t(key));
+  field.focus();
+}
+
+// The session cookie is set: connect as the account (its hello carries no name).
+function signedIn(who) {
+  session.signedIn = true;
+  session.name = who.name;
+  session.everOnline = false;
+  safeSet(MODE_KEY, 'account');
+  safeSet(NAME_KEY, who.name);
+  view.setLoginNotice('');
+  conn.start();
+}
+
+const BUSY_WORDS = { guest: ['connect', 'connecting'], signin: ['signIn', 'signingIn'], signup: ['signUp', 'signingUp'] };
+
+function setLoginBusy(busy) {
+  for (const [mode, form] of Object.entries(view.authForms())) {
+    const btn = form.querySelector('button[type=submit]');
+    btn.disabled = busy;
+    const [idle, working] = BUSY_WORDS[mode];
+    btn.textContent = t(busy && mode === view.authModeNow() ? working : idle);
+  }
+}
+
+// The start screen, in one of its modes, with a line saying why it is back when there is a reason.
+function showStart(mode = defaultMode(), noticeKey = null) {
+  setLoginBusy(false);
+  view.showLogin();
+  view.setAuthChoices(session.accountsAvailable, !session.noGuests);
+  view.setLoginNotice(noticeKey ? () => t(noticeKey) : '');
+  const saved = safeGet(NAME_KEY) || '';
+  els.loginName.value = els.loginName.value || saved;
+  els.signinName.value = els.signinName.value || saved;
+  selectMode(mode);
+}
+
+function defaultMode() {
+  if (!session.accountsAvailable) return 'guest';
+  if (session.noGuests || safeGet(MODE_KEY) === 'account') return 'signin';
+  return 'guest';
+}
+
+function selectMode(mode, focus = true) {
+  view.setAuthMode(mode);
+  els.loginToSignin.hidden = true;
+  if (!focus) return;
+  const field = {
+    guest: els.loginName,
+    signin: els.signinName.value ? els.signinPassword : els.signinName,
+    signup: els.signupName,
+  }[mode];
+  field.focus();
+  if (mode === 'guest') field.select();
+}
+
+// Arrow keys move between the tabs, as in every tab list.
+function onAuthTabsKey(ev) {
+  const tabs = [...els.authTabs.querySelectorAll('[role=tab]')].filter((tab) => !tab.hidden);
+  const at = tabs.indexOf(document.activeElement);
+  if (at < 0) return;
+  let next = null;
+  if (ev.key === 'ArrowRight') next = tabs[(at + 1) % tabs.length];
+  else if (ev.key === 'ArrowLeft') next = tabs[(at + tabs.length - 1) % tabs.length];
+  else if (ev.key === 'Home') next = tabs[0];
+  else if (ev.key === 'End') next = tabs[tabs.length - 1];
+  if (!next) return;
+  ev.preventDefault();
+  selectMode(next.dataset.mode, false);
+  next.focus();
+}
+
+// Whether this browser is signed in (the cookie is HttpOnly: only the server can say), then the right screen.
+async function resumeSession() {
+  view.showBoot();
+  let who = null;
+  try {
+    who = await account.currentSession(BOOT_TIMEOUT_MS);
+  } catch (err) {
+    // A version 1 server has no accounts; no answer at all leaves the choice to the person.
+    if (err.code === 'no_accounts') session.accountsAvailable = false;
+  }
+  if (who) return signedIn(who);
+  showStart();
+  return undefined;
+}
+
+// ---------------------------------------------------------------- the connection
 
 async function onOpen() {
   let welcome;
   try {
-    welcome = await conn.request({ type: 'hello', name: session.name });
+    welcome = await conn.request(session.signedIn ? { type: 'hello' } : { type: 'hello', name: session.name });
   } catch (err) {
     return helloFailed(err);
   }
@@ -65,9 +209,11 @@ async function onOpen() {
   session.waitingForName = false;
   store.me = welcome.name;
   store.account = welcome.account === true; // PROTOCOL 1.1; absent (a guest) in version 1
+  store.admin = welcome.admin === true;
   view.setSignedIn(store.account);
   safeSet(NAME_KEY, welcome.name);
   applyWelcomeRooms(welcome);
+  if (store.account) applyAccountWelcome(welcome);
   conn.markHealthy();
   stopCountdown();
   if (session.everOnline) {
@@ -81,13 +227,47 @@ async function onOpen() {
     view.showApp(store.me);
     view.setConnection('online');
     openConversation(null);
+    // An account's rooms come back on any device: in again, with what it has not read counted.
+    if (store.account) await rejoinAll();
   }
+  if (store.account) loadDmHistories();
   session.outage = false;
   refreshAll();
 }
 
+// The server closed the socket for good: the session was ended (signed out elsewhere, the password changed, a
+// revoke) or the account suspended. Back to the start screen, saying so.
+function onClosed(code) {
+  if (code !== 4001 && code !== 4003) return false;
+  endSession(code === 4003 ? 'noticeSuspended' : 'noticeSessionEnded');
+  return true;
+}
+
+function endSession(noticeKey, mode = 'signin') {
+  conn.stop();
+  stopCountdown();
+  store.reset();
+  session.everOnline = false;
+  session.signedIn = false;
+  view.setSignedIn(false);
+  view.setConnection('idle');
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  showStart(mode, noticeKey);
+}
+
 function helloFailed(err) {
   if (err.code === 'offline') return; // the socket closed under us; onDown has it
+  if (session.signedIn && (err.code === 'bad_request' || err.code === 'bad_credentials')) {
+    // The cookie no longer signs this connection in (the session ended meanwhile): a hello without a name.
+    endSession('noticeSessionEnded');
+    return;
+  }
+  if (!session.signedIn && err.code === 'sign_in_required') {
+    session.noGuests = true;
+    conn.stop();
+    endSession('noticeNoGuests');
+    return;
+  }
   if (session.everOnline && err.code === 'name_taken' && session.nameTakenTries < NAME_TAKEN_RETRIES) {
     // Our previous connection has not been noticed as gone yet: wait and say hello again.
     session.nameTakenTries += 1;
@@ -100,19 +280,31 @@ function helloFailed(err) {
     return;
   }
   conn.stop();
-  if (session.everOnline) logout();
+  const mode = session.signedIn ? 'signin' : view.authModeNow();
+  // Back to the start screen: from the app after a drop, or from nothing (a session resumed at load).
+  if (session.everOnline || document.body.dataset.view === 'boot') endSession(null, mode);
   setLoginBusy(false);
-  view.showError(els.loginError, () => errorText(err), err.code);
-  els.loginName.focus();
-  els.loginName.select();
+  const where = view.authError(mode);
+  view.showError(where, () => errorText(err, { name: session.name }), err.code);
+  if (err.code === 'name_registered') {
+    // The name is an account's: offer to sign in to it (it may be theirs).
+    els.loginToSignin.textContent = t('loginAsAccount', { name: session.name });
+    els.loginToSignin.dataset.name = session.name;
+    els.loginToSignin.hidden = false;
+  }
+  if (view.authModeNow() === 'guest') {
+    els.loginName.focus();
+    els.loginName.select();
+  }
 }
 
 function onDown({ retryInMs }) {
   if (!session.everOnline) {
     // The first connection failed: that is a login error, not a reconnect.
     conn.stop();
+    if (document.body.dataset.view === 'boot') endSession(null, 'signin');
     setLoginBusy(false);
-    view.showError(els.loginError, () => t('err_connect'));
+    view.showError(view.authError(), () => t('err_connect'));
     return;
   }
   if (!session.outage) {
@@ -163,15 +355,122 @@ function onLogoutDialogClose() {
   else els.logout.focus(); // cancelled (a button or Esc): back where the person was
 }
 
-function logout() {
+// A guest's name is freed; an account's session ends (its rooms and DMs stay on the server).
+async function logout() {
+  const wasAccount = session.signedIn;
   conn.stop();
   stopCountdown();
   store.reset();
   session.everOnline = false;
+  session.signedIn = false;
+  view.setSignedIn(false);
   view.setConnection('idle');
-  view.showLogin();
+  if (wasAccount) {
+    try {
+      await account.logout();
+    } catch { /* ended already (revoked elsewhere): signed out all the same */ }
+    showStart('signin', 'noticeSignedOut');
+    return;
+  }
   els.loginName.value = safeGet(NAME_KEY) || '';
-  els.loginName.focus();
+  showStart('guest');
+}
+
+// ---------------------------------------------------------------- an account: rooms, DMs and read marks everywhere
+
+// welcome for an account carries its rooms and DM conversations with what is unread (read on any device).
+function applyAccountWelcome(welcome) {
+  const memberships = welcome.memberships || [];
+  const kept = new Set(memberships.map((m) => convId('room', m.room)));
+  const activeBefore = store.activeId;
+  // Rooms left on another device while this one was away.
+  for (const conv of store.rooms()) if (!kept.has(conv.id)) store.remove(conv.id);
+  for (const m of memberships) {
+    const conv = store.ensure('room', m.room);
+    conv.name = m.room;
+    conv.protected = !!m.protected;
+    if (typeof m.member_count === 'number') conv.memberCount = m.member_count;
+    if (conv === store.active) conv.readId = Math.max(conv.readId, m.read_id || 0);
+    else conv.setServerUnread(m.unread, m.read_id, m.last_id);
+  }
+  for (const d of welcome.dms || []) {
+    const conv = store.ensure('dm', d.with);
+    conv.name = d.with;
+    conv.sortById = true;
+    if (conv === store.active) conv.readId = Math.max(conv.readId, d.read_id || 0);
+    else conv.setServerUnread(d.unread, d.read_id, d.last_id);
+  }
+  if (activeBefore && !store.active) openConversation(null);
+}
+
+// Kept DMs: the newest conversations' history with the welcome (their order and dividers are right at once).
+function loadDmHistories() {
+  const dms = store.dms().filter((c) => !c.historyLoaded).slice(0, DM_HISTORIES_AT_START);
+  for (const conv of dms) loadDmHistory(conv);
+}
+
+async function loadDmHistory(conv) {
+  if (!store.account || conv.kind !== 'dm' || conv.historyLoaded || conv.loadingOlder) return;
+  conv.loadingOlder = true;
+  try {
+    const reply = await conn.request({ type: 'dm_history', with: conv.name, limit: HISTORY_PAGE });
+    const messages = reply.messages || [];
+    conv.sortById = true;
+    for (const m of messages) conv.addMessage(m);
+    conv.historyLoaded = true;
+    conv.historyDone = messages.length < HISTORY_PAGE;
+  } catch (err) {
+    // A guest on the other side has no kept history (no_such_user): the conversation is live only.
+    conv.historyLoaded = err.code === 'no_such_user';
+    conv.historyDone = conv.historyLoaded;
+    if (err.code !== 'offline' && err.code !== 'no_such_user') view.showMainError(() => errorText(err), 8000, err.code);
+  } finally {
+    conv.loadingOlder = false;
+  }
+  view.renderSidebar(store);
+  if (store.active === conv) {
+    conv.placePendingDivider();
+    view.showHistory(store);
+    markRead(conv);
+  }
+}
+
+const readTimers = new Map(); // conv id -> pending `read`
+
+// The open conversation, read to its newest message with the tab in view: tell the server, which tells every
+// device of the account. Marks never move back; a burst of messages sends one.
+function markRead(conv) {
+  if (!store.account || !conv || conv !== store.active || document.visibilityState !== 'visible' || !view.atLatest()) return;
+  const id = conv.newestId();
+  if (!id || id <= Math.max(conv.readId, conv.readSent || 0)) return;
+  conv.readSent = id;
+  clearTimeout(readTimers.get(conv.id));
+  readTimers.set(conv.id, setTimeout(async () => {
+    readTimers.delete(conv.id);
+    const target = conv.kind === 'room' ? { room: conv.name } : { with: conv.name };
+    try {
+      const reply = await conn.request({ type: 'read', ...target, id: conv.readSent });
+      conv.applyReadMark(reply.id, store.me);
+    } catch {
+      conv.readSent = conv.readId; // not sent (offline; a guest on the other side of a DM): tried again later
+    }
+  }, READ_DELAY_MS));
+}
+
+// Back to the tab: what is on screen is read now.
+function onVisibility() {
+  const conv = store.active;
+  if (document.visibilityState !== 'visible' || !conv) return;
+  if (conv.unread && view.atLatest()) {
+    conv.unread = 0;
+    conv.unreadFrom = null;
+    view.renderSidebar(store);
+  }
+  markRead(conv);
+}
+
+function openSettingsDialog() {
+  openSettings({ name: store.me, admin: store.admin });
 }
 
 // ---------------------------------------------------------------- rooms: join, rejoin, leave, create
@@ -214,15 +513,19 @@ async function rejoinAll() {
   session.returnTimer = setTimeout(() => { for (const conv of store.rooms()) conv.outageMembers = null; }, RETURN_QUIET_MS);
   refreshAll();
   if (store.active) view.renderConversation(store);
+  markRead(store.active); // what came while away is on screen now
 }
 
 // Rejoins one room; returns 'ok' or the error code that stopped it.
 async function rejoin(conv) {
   const lastBefore = conv.lastMsgId();
+  // An account's room coming back on a new page: nothing of it here yet, so its history starts with this join.
+  const fresh = !conv.items.some((it) => it.kind === 'msg');
   try {
     const reply = await conn.request({ type: 'join', room: conv.name, ...(conv.password ? { password: conv.password } : {}) });
     const unseenAll = (reply.history || []).length >= HISTORY_PAGE && reply.history.every((m) => !conv.has(m));
     applyJoined(conv, reply, { first: false });
+    if (fresh) conv.historyDone = (reply.history || []).length < HISTORY_PAGE;
     if (unseenAll && lastBefore) await fillGap(conv, lastBefore);
     return 'ok';
   } catch (err) {
@@ -448,6 +751,8 @@ function openConversation(id) {
   // Keyboard users land where the work is (a modal dialog open on top keeps it until it closes).
   if (!document.querySelector('dialog[open]')) view.focusWork(conv);
   if (!conv) refreshDirectory();
+  else if (conv.kind === 'dm' && store.account && !conv.historyLoaded) loadDmHistory(conv);
+  else markRead(conv);
 }
 
 function openDm(name) {
@@ -469,9 +774,23 @@ function receiveMessage(conv, msg) {
   if (index < 0) return; // already have it (history and live overlap, or a reconnect)
   const mine = store.isMe(msg.from);
   if (conv.stopTyping(msg.from) && conv === store.active) view.renderTyping(conv);
+  if (!mine && (conv.kind === 'dm' || notify.mentions(msg.text, store.me))) {
+    notify.show({
+      title: conv.kind === 'dm' ? t('notifyDm', { name: msg.from }) : t('notifyRoom', { name: msg.from, room: conv.name }),
+      body: msg.text,
+      tag: conv.id,
+      onClick: () => openConversation(conv.id),
+    });
+  }
   if (conv === store.active) {
     view.showNewItem(store, index);
     if (!mine) view.announce(`${msg.from}: ${msg.text}`);
+    // On screen but the tab is away: the title counts it until the tab is back.
+    if (!mine && document.visibilityState !== 'visible') {
+      conv.markUnread(msg);
+      view.renderSidebar(store);
+    }
+    markRead(conv);
   } else if (!mine) {
     conv.markUnread(msg);
     view.renderSidebar(store);
@@ -539,7 +858,8 @@ function onComposerInput() {
 
 async function loadOlder() {
   const conv = store.active;
-  if (!conv || conv.kind !== 'room' || conv.historyDone || conv.loadingOlder) return;
+  const kept = conv?.kind === 'dm' && store.account && conv.historyLoaded;
+  if (!conv || (conv.kind !== 'room' && !kept) || conv.historyDone || conv.loadingOlder) return;
   const before = conv.oldestMsgId();
   if (before === undefined) {
     conv.historyDone = true;
@@ -548,7 +868,9 @@ async function loadOlder() {
   conv.loadingOlder = true;
   view.renderHistoryTop(conv);
   try {
-    const reply = await conn.request({ type: 'history', room: conv.name, before, limit: HISTORY_PAGE });
+    const reply = await conn.request(conv.kind === 'room'
+      ? { type: 'history', room: conv.name, before, limit: HISTORY_PAGE }
+      : { type: 'dm_history', with: conv.name, before, limit: HISTORY_PAGE });
     conv.prependHistory(reply.messages || []);
     if ((reply.messages || []).length < HISTORY_PAGE) conv.historyDone = true;
   } catch (err) {
@@ -569,6 +891,7 @@ const handlers = {
   dm(ev) {
     const other = store.isMe(ev.from) ? ev.to : ev.from;
     const conv = store.ensure('dm', other);
+    if (store.account) conv.sortById = true; // kept DMs: live ones meet their history in id order
     conv.name = other; // the server's spelling, whatever was typed to open the conversation
     store.markSeen(other); // a DM reaches only someone online
     receiveMessage(conv, ev);
@@ -606,6 +929,22 @@ const handlers = {
   room_removed(ev) {
     roomRemoved(ev.room);
   },
+  // An account's read mark moved, on this device or another: the counts follow everywhere.
+  read(ev) {
+    const conv = ev.room !== undefined ? store.get('room', ev.room) : store.get('dm', ev.with);
+    if (!conv) return;
+    conv.applyReadMark(ev.id, store.me);
+    view.renderSidebar(store);
+  },
+  // An account left a room on another device: the membership is over here too.
+  left(ev) {
+    const conv = store.get('room', ev.room);
+    if (!conv) return;
+    const wasActive = conv === store.active;
+    store.remove(conv.id);
+    if (wasActive) openConversation(null);
+    else view.renderSidebar(store);
+  },
   error(ev) {
     // Errors without a ref: nothing is waiting for them, so show them where everyone looks.
     view.showMainError(() => errorText(ev), 8000, ev.code);
@@ -633,6 +972,16 @@ function roomRemoved(room) {
     else view.renderSidebar(store);
   }
   if (!store.active) view.renderLobby(store);
+}
+
+// Errors of the HTTP API (sign in, sign up, settings): limits say when to try again.
+function apiErrorText(err, ctx = {}) {
+  if (err.code === 'rate_limited' && err.retryAfter) {
+    return err.retryAfter >= 90 ? t('err_wait_minutes', { m: Math.ceil(err.retryAfter / 60) }) : t('err_wait_seconds', { s: err.retryAfter });
+  }
+  if (err.code === 'name_taken' && ctx.register) return t('err_register_name_taken');
+  if (err.code === 'offline') return t('err_connect');
+  return errorText(err);
 }
 
 function errorText(err, ctx = {}) {
@@ -668,12 +1017,31 @@ function applyLanguage() {
   for (const sel of document.querySelectorAll('.lang-select')) sel.value = lang();
   view.retranslate(store);
   if (document.body.dataset.view !== 'app') setLoginBusy(els.loginForm.querySelector('button[type=submit]').disabled);
+  if (!els.loginToSignin.hidden) els.loginToSignin.textContent = t('loginAsAccount', { name: els.loginToSignin.dataset.name });
+  retranslateSettings();
 }
 
 // ---------------------------------------------------------------- wiring
 
 function wire() {
-  els.loginForm.addEventListener('submit', startLogin);
+  els.loginForm.addEventListener('submit', startGuest);
+  els.signinForm.addEventListener('submit', startSignIn);
+  els.signupForm.addEventListener('submit', startSignUp);
+  els.authTabs.addEventListener('click', (ev) => {
+    const tab = ev.target.closest('[role=tab]');
+    if (tab) selectMode(tab.dataset.mode);
+  });
+  els.authTabs.addEventListener('keydown', onAuthTabsKey);
+  els.loginToSignin.addEventListener('click', () => {
+    els.signinName.value = els.loginToSignin.dataset.name || '';
+    els.signinPassword.value = '';
+    view.showError(els.loginError, '');
+    selectMode('signin');
+  });
+  els.settingsBtn.addEventListener('click', openSettingsDialog);
+  setupSettings({ describeError: (err) => apiErrorText(err) });
+  view.onReachLatest(() => markRead(store.active));
+  document.addEventListener('visibilitychange', onVisibility);
   els.createForm.addEventListener('submit', createRoom);
   els.pwForm.addEventListener('submit', submitPassword);
   els.pwCancel.addEventListener('click', () => els.pwDialog.close());
@@ -796,9 +1164,7 @@ function boot() {
   if (!LANGS.includes(lang())) setLang('en');
   applyLanguage();
   wire();
-  els.loginName.value = safeGet(NAME_KEY) || '';
-  view.showLogin();
-  els.loginName.focus();
+  resumeSession();
 }
 
 boot();

@@ -24,6 +24,8 @@ export class Connection {
    * handlers.onOpen(): the socket is open (say hello now).
    * handlers.onEvent(frame): every frame that is not only a reply.
    * handlers.onDown({retryInMs, wasOpen}): the socket closed and a retry is scheduled.
+   * handlers.onClosed(code, reason): the server closed the socket; returning true means it is over (a session
+   *   that ended, 4001): no retry.
    */
   constructor(url, handlers) {
     this.url = url;
@@ -92,11 +94,16 @@ export class Connection {
       this.handlers.onOpen();
     };
     ws.onmessage = (ev) => this.receive(ev.data);
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.failPending('offline');
-      if (!this.stopped) this.scheduleRetry(undefined, opened);
+      if (this.stopped) return;
+      if (this.handlers.onClosed?.(ev.code, ev.reason)) {
+        this.stop();
+        return;
+      }
+      this.scheduleRetry(undefined, opened);
     };
     // onerror is always followed by onclose, which does the work.
   }

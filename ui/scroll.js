@@ -12,15 +12,20 @@ let jump = null;
 let jumpText = null;
 let pinned = true; // the reader is at the newest message: keep them there whatever resizes
 let newBelow = false; // something arrived below while they read older messages
+let onLatest = () => {}; // told when the reader reaches the newest message (an account marks it read)
+
+export function onReachLatest(fn) { onLatest = fn; }
 
 export function setupScroll(els) {
   scroller = els.scroller;
   jump = els.jumpLatest;
   jumpText = els.jumpLatestText;
   scroller.addEventListener('scroll', () => {
+    const was = pinned;
     pinned = distanceFromBottom() < NEAR_BOTTOM_PX;
     if (pinned) newBelow = false;
     renderJump();
+    if (pinned && !was) onLatest();
   }, { passive: true });
   jump.addEventListener('click', () => pinToBottom());
   // Size changes do not fire scroll events: a list that narrows (the members column opening) grows taller
@@ -40,10 +45,12 @@ export function isPinned() { return pinned; }
 export function isNearTop() { return scroller.scrollTop < 150; }
 
 export function pinToBottom() {
+  const was = pinned;
   pinned = true;
   newBelow = false;
   scroller.scrollTop = scroller.scrollHeight;
   renderJump();
+  if (!was) onLatest();
 }
 
 // Something new below the reader's place: the button says so.

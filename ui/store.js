@@ -137,6 +137,41 @@ export class Conversation {
     this.draft = '';
     this.lastActivity = Date.now();
     this.outageMembers = null; // members before our connection dropped: their coming back is not news
+    this.readId = 0; // an account's read mark (PROTOCOL 1.1 `read`): messages above it are unread, on every device
+    this.lastId = 0; // the newest message id the server told of (welcome), before any history is here
+    this.historyLoaded = false; // a DM's kept history was asked for (accounts)
+    this.readSent = 0; // the read mark last sent, not yet confirmed: no second `read` for it
+    this.sortById = false; // a DM kept by the server (accounts): history and live messages meet in id order
+  }
+
+  // The newest message id known, loaded or told of.
+  newestId() {
+    let max = this.lastId;
+    for (const it of this.items) if (it.kind === 'msg' && it.id > max) max = it.id;
+    return max;
+  }
+
+  // An account's counts from the server (welcome): unread since its read mark, on whatever device it was read.
+  setServerUnread(unread, readId, lastId) {
+    this.readId = Math.max(this.readId, readId || 0);
+    this.lastId = Math.max(this.lastId, lastId || 0);
+    this.unread = unread || 0;
+    this.unreadFrom = null;
+  }
+
+  // The read mark moved (this device or another): what is still unread is what came after it from others.
+  applyReadMark(id, me) {
+    this.readId = Math.max(this.readId, id);
+    if (this.readId >= this.newestId()) {
+      this.unread = 0;
+      this.unreadFrom = null;
+      return;
+    }
+    const after = this.items.filter((it) => it.kind === 'msg' && it.id > this.readId && it.from.toLowerCase() !== me.toLowerCase());
+    // Counted here when the loaded history reaches back to the mark; else the server's count stands.
+    const oldest = this.oldestMsgId();
+    if (this.historyDone || (oldest !== undefined && oldest <= this.readId)) this.unread = after.length;
+    this.unreadFrom = this.unread && after.length ? msgKey(after[0]) : null;
   }
 
   // A message arrived while another conversation was on screen.
@@ -145,15 +180,31 @@ export class Conversation {
     this.unread += 1;
   }
 
-  // On screen now: the divider marks where the unread part starts, and the count is read.
+  // On screen now: the divider marks where the unread part starts, and the count is read. An account's unread
+  // counted by the server starts after its read mark.
   open() {
-    this.dividerAt = this.unread ? this.unreadFrom : null;
+    const fromMark = this.unread && !this.unreadFrom
+      ? this.items.find((it) => it.kind === 'msg' && it.id > this.readId) : null;
+    this.dividerAt = this.unread ? (this.unreadFrom ?? (fromMark ? msgKey(fromMark) : null)) : null;
+    // Opened before its history came (a kept DM): the divider goes in when it does.
+    this.dividerPending = !!this.unread && !this.dividerAt;
     this.unread = 0;
     this.unreadFrom = null;
   }
 
   // Off screen: next time it opens, only what arrives meanwhile is new.
-  close() { this.dividerAt = null; }
+  close() {
+    this.dividerAt = null;
+    this.dividerPending = false;
+  }
+
+  // History arrived for a conversation opened with unread messages: the divider above the first after the mark.
+  placePendingDivider() {
+    if (!this.dividerPending) return;
+    this.dividerPending = false;
+    const first = this.items.find((it) => it.kind === 'msg' && it.id > this.readId);
+    this.dividerAt = first ? msgKey(first) : null;
+  }
 
   isDividerAt(item) { return item.kind === 'msg' && this.dividerAt !== null && msgKey(item) === this.dividerAt; }
 
@@ -175,9 +226,9 @@ export class Conversation {
     this.seen.add(msgKey(m));
     const item = { kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts };
     this.lastActivity = Math.max(this.lastActivity, m.ts || 0);
-    // DMs keep arrival order (ids may restart with the server); room messages follow id order.
+    // A guest's DMs keep arrival order (ids may restart with an in-memory server); rooms and kept DMs follow id order.
     let at = this.items.length;
-    if (this.kind === 'room') {
+    if (this.kind === 'room' || this.sortById) {
       while (at > 0) {
         const prev = this.items[at - 1];
         if (prev.kind === 'msg' && prev.id < m.id) break;
@@ -258,6 +309,7 @@ export class Store {
     this.convs = new Map(); // convId -> Conversation
     this.activeId = null; // null = the lobby
     this.account = false; // signed in (PROTOCOL 1.1 welcome.account): only then are DMs kept by the server
+    this.admin = false; // the server's admin (welcome.admin)
     this.unreachable = new Set(); // nameKeys a DM could not reach (no_such_user), until they are seen again
   }
 
@@ -267,6 +319,7 @@ export class Store {
     this.convs.clear();
     this.activeId = null;
     this.account = false;
+    this.admin = false;
     this.unreachable.clear();
   }
 
@@ -332,8 +385,11 @@ export class Store {
 
   rooms() { return [...this.convs.values()].filter((c) => c.kind === 'room'); }
 
+  // Newest first: by message id for an account (kept DMs, ids known before their history is loaded), by arrival for
+  // a guest (an in-memory server counts ids from 1 again after a restart).
   dms() {
-    return [...this.convs.values()].filter((c) => c.kind === 'dm').sort((a, b) => b.lastActivity - a.lastActivity);
+    const newest = this.account ? (c) => c.newestId() : (c) => c.lastActivity;
+    return [...this.convs.values()].filter((c) => c.kind === 'dm').sort((a, b) => newest(b) - newest(a));
   }
 
   totalUnread() {

@@ -14,6 +14,16 @@ const TOUCH = window.matchMedia('(pointer: coarse)');
 
 export const els = {
   login: $('login'), loginForm: $('login-form'), loginName: $('login-name'), loginError: $('login-error'),
+  loginNotice: $('login-notice'), authTabs: $('auth-tabs'), loginToSignin: $('login-to-signin'), guestHint: $('guest-hint'),
+  signinForm: $('signin-form'), signinName: $('signin-name'), signinPassword: $('signin-password'),
+  signinError: $('signin-error'), signupForm: $('signup-form'), signupName: $('signup-name'),
+  signupPassword: $('signup-password'), signupInviteWrap: $('signup-invite-wrap'), signupInvite: $('signup-invite'),
+  signupError: $('signup-error'), notifyBtn: $('notify-btn'), settingsBtn: $('settings-btn'),
+  settingsDialog: $('settings-dialog'), settingsWho: $('settings-who'), sessionList: $('session-list'),
+  sessionsError: $('sessions-error'), revokeOthers: $('revoke-others'), pwcForm: $('pwc-form'), pwcUser: $('pwc-user'),
+  pwcCurrent: $('pwc-current'), pwcNew: $('pwc-new'), pwcError: $('pwc-error'), pwcDone: $('pwc-done'),
+  notifyState: $('notify-state'), notifyEnable: $('notify-enable'), settingsClose: $('settings-close'),
+  logoutTitle: $('logout-title'), logoutText: $('logout-text'), logoutConfirm: $('logout-confirm'),
   app: $('app'), banner: $('conn-banner'), bannerText: $('conn-banner-text'), retry: $('conn-retry'),
   sidebar: $('sidebar'), scrim: $('scrim'),
   sidebarOpen: $('sidebar-open'), sidebarClose: $('sidebar-close'), menuBadge: $('menu-badge'),
@@ -76,10 +86,50 @@ export function clearConnectionErrors() {
 }
 
 function retranslateErrors() {
-  for (const el of [els.loginError, els.createError, els.pwError, els.composerError, els.mainErrorText]) {
+  for (const el of [els.loginError, els.createError, els.pwError, els.composerError, els.mainErrorText, els.loginNotice,
+    els.signinError, els.signupError, els.sessionsError, els.pwcError, els.pwcDone]) {
     const msg = messageOf.get(el);
     if (msg && !el.hidden) el.textContent = msg.text();
   }
+}
+
+// ---- the start screen: guest, sign in, sign up ----
+
+const AUTH_FORMS = { guest: () => els.loginForm, signin: () => els.signinForm, signup: () => els.signupForm };
+const AUTH_ERRORS = { guest: () => els.loginError, signin: () => els.signinError, signup: () => els.signupError };
+let authMode = 'guest';
+
+export const authModeNow = () => authMode;
+export const authForms = () => Object.fromEntries(Object.entries(AUTH_FORMS).map(([m, f]) => [m, f()]));
+export const authError = (mode = authMode) => AUTH_ERRORS[mode]();
+
+// Which ways in the server offers: accounts (a 1.1 server), guests (unless it said sign_in_required).
+export function setAuthChoices(accounts, guests) {
+  els.authTabs.hidden = !accounts;
+  els.guestHint.hidden = !accounts;
+  const guestTab = $('tab-guest');
+  guestTab.hidden = !guests;
+  if (guests) delete els.authTabs.dataset.noGuest;
+  else els.authTabs.dataset.noGuest = '';
+}
+
+// Shows one of the three forms; the tabs follow (roving tabindex: arrows move between them).
+export function setAuthMode(mode) {
+  authMode = mode;
+  for (const [m, form] of Object.entries(authForms())) form.hidden = m !== mode;
+  for (const tab of els.authTabs.querySelectorAll('[role=tab]')) {
+    const on = tab.dataset.mode === mode;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+  }
+}
+
+export function setLoginNotice(message) { showError(els.loginNotice, message); }
+
+export function showBoot() {
+  document.body.dataset.view = 'boot';
+  els.app.hidden = true;
+  els.login.hidden = false;
 }
 
 export function showLogin() {
@@ -281,7 +331,7 @@ export function renderDmStatus(store) {
   const said = conv.items.some((it) => it.kind === 'msg');
   let text = '';
   if (state === 'offline') text = t('dmWarnOffline', { name: conv.name });
-  else if (state === 'unknown' && !said) text = t('dmWarnUnknown', { name: conv.name });
+  else if (state === 'unknown' && !said) text = t(signedIn ? 'dmWarnUnknownAccount' : 'dmWarnUnknown', { name: conv.name });
   if (els.dmNotice.textContent !== text) els.dmNotice.textContent = text;
   els.dmNotice.hidden = !text;
   els.dmNotice.classList.toggle('is-warning', state === 'offline');
@@ -295,8 +345,19 @@ export function renderConversation(store) {
   renderHistoryTop(conv);
 }
 
+// The open conversation's history arrived after it opened (a kept DM): drawn and placed as at opening, at its
+// "new messages" divider or its newest message; what is being typed stays as it is.
+export function showHistory(store) {
+  const conv = store.active;
+  if (!conv) return;
+  renderAll(els.messages, conv, store.me);
+  renderHistoryTop(conv);
+  renderDmStatus(store);
+  scroll.openAt(els.messages.querySelector('.new-sep'));
+}
+
 export function renderHistoryTop(conv) {
-  const canLoad = conv.kind === 'room' && !conv.historyDone;
+  const canLoad = (conv.kind === 'room' || (signedIn && conv.historyLoaded)) && !conv.historyDone;
   els.loadOlder.hidden = !canLoad;
   els.loadOlder.disabled = conv.loadingOlder;
   els.historyStart.hidden = canLoad;
@@ -306,8 +367,32 @@ export function renderHistoryTop(conv) {
 }
 
 let signedIn = false;
-// Whether we are signed in: the server keeps DMs only between accounts, and the DM screen says which applies.
-export function setSignedIn(account) { signedIn = account; }
+// Whether we are signed in: the server keeps DMs only between accounts, and the DM screen says which applies;
+// an account has settings, and signing out of it keeps its rooms.
+export function setSignedIn(account) {
+  signedIn = account;
+  els.settingsBtn.hidden = !account;
+  if (account) document.body.dataset.account = '';
+  else delete document.body.dataset.account;
+  renderLogoutWords();
+  renderNotifyButton(lastNotifyState);
+}
+
+function renderLogoutWords() {
+  els.logoutTitle.textContent = t(signedIn ? 'logoutTitleAccount' : 'logoutTitle');
+  els.logoutText.textContent = t(signedIn ? 'logoutTextAccount' : 'logoutText');
+  els.logoutConfirm.textContent = t(signedIn ? 'logoutAccount' : 'logout');
+  els.logout.setAttribute('aria-label', t(signedIn ? 'logoutAccount' : 'logout'));
+  els.logout.title = t(signedIn ? 'logoutAccount' : 'logout');
+}
+
+// The bell shows while the browser has not been asked; asking happens only when it is pressed.
+export function renderNotifyButton(state) {
+  lastNotifyState = state;
+  // An account has the switch in its settings; a guest, who has none, gets it in the sidebar.
+  els.notifyBtn.hidden = state !== 'default' || signedIn;
+}
+let lastNotifyState = 'unsupported';
 
 // A new item in the open conversation: appended in place when it is last, else a redraw.
 export function showNewItem(store, index) {
@@ -323,7 +408,8 @@ export function showNewItem(store, index) {
   else scroll.noteNewBelow();
 }
 
-export const { isNearTop } = scroll;
+export const { isNearTop, onReachLatest } = scroll;
+export const atLatest = () => scroll.isPinned();
 
 // ---- members ----
 
@@ -416,6 +502,7 @@ export function retranslate(store) {
   renderConnection();
   retranslateErrors();
   renderComposerHelp();
+  renderLogoutWords();
   scroll.renderJump();
   if (document.body.dataset.view !== 'app') return;
   renderPaneText(store);
