@@ -6,37 +6,10 @@
 
 mod common;
 
-use common::{test_config, Client, TestServer, WAIT};
+use common::{test_config, Client, TempDir, TestServer, WAIT};
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// A fresh directory for one test's database file, removed afterwards.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("papo-pw-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn db(&self) -> String {
-        self.0.join("papo.db").to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const PASSWORD: &str = "segredo";
 
@@ -51,14 +24,14 @@ fn server_on(db: &str, config: papo::Config) -> TestServer {
 /// `segredo`), so that no password of theirs is known in memory yet.
 fn restarted(tag: &str, rooms: &[&str], config: papo::Config) -> (TempDir, TestServer) {
     let dir = TempDir::new(tag);
-    let mut first = server_on(&dir.db(), config.clone());
+    let mut first = server_on(&dir.file("papo.db"), config.clone());
     let mut owner = Client::hello(first.addr, "Dona");
     for room in rooms {
         owner.create(room, Some(PASSWORD));
     }
     drop(owner);
     first.shutdown();
-    let server = server_on(&dir.db(), config);
+    let server = server_on(&dir.file("papo.db"), config);
     (dir, server)
 }
 

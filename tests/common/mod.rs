@@ -934,6 +934,15 @@ impl TempDir {
     pub fn file(&self, name: &str) -> String {
         self.0.join(name).to_string_lossy().into_owned()
     }
+
+    /// Every byte SQLite left in the directory: the database and any side files (WAL, SHM).
+    pub fn all_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(&self.0).unwrap() {
+            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        bytes
+    }
 }
 
 impl Drop for TempDir {
