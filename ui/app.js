@@ -526,6 +526,7 @@ async function rejoin(conv) {
     const unseenAll = (reply.history || []).length >= HISTORY_PAGE && reply.history.every((m) => !conv.has(m));
     applyJoined(conv, reply, { first: false });
     if (fresh) conv.historyDone = (reply.history || []).length < HISTORY_PAGE;
+    if (fresh && store.account && conv !== store.active) conv.countSinceWelcome(store.me);
     if (unseenAll && lastBefore) await fillGap(conv, lastBefore);
     return 'ok';
   } catch (err) {

@@ -174,6 +174,20 @@ export class Conversation {
     this.unreadFrom = this.unread && after.length ? msgKey(after[0]) : null;
   }
 
+  // An account's room joined after the welcome counted what was unread: what came in
+  // between arrives in the join's history, not live, and is unread too.
+  countSinceWelcome(me) {
+    const oldest = this.oldestMsgId();
+    if (oldest !== undefined && oldest <= this.readId) {
+      this.applyReadMark(this.readId, me); // the history reaches the mark: count exactly
+      return;
+    }
+    const since = this.items.filter((it) => it.kind === 'msg' && it.id > this.lastId && it.from.toLowerCase() !== me.toLowerCase());
+    if (!since.length) return;
+    if (!this.unread) this.unreadFrom = msgKey(since[0]);
+    this.unread += since.length;
+  }
+
   // A message arrived while another conversation was on screen.
   markUnread(m) {
     if (!this.unread) this.unreadFrom = msgKey(m);
