@@ -108,6 +108,15 @@ impl Head {
     }
 }
 
+/// Whether a request carries a body: a `Transfer-Encoding`, or a `Content-Length` that is
+/// not 0 (an unreadable one counts: it cannot be trusted to be empty).
+pub fn has_body(head: &Head) -> bool {
+    head.header("transfer-encoding").is_some()
+        || head
+            .header("content-length")
+            .is_some_and(|v| v.trim().parse::<u64>() != Ok(0))
+}
+
 /// Why a request body could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyError {

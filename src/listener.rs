@@ -242,7 +242,11 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
     if head.path == "/ws" {
         serve_websocket(shared, stream, head, id, client);
     } else {
-        let whole = api::reads_whole_body(&head.path);
+        // Any other request's body is read whole and bounded too: tiny_http reads a body
+        // left unread into `vec![0; Content-Length]` when it drops the request, and a page
+        // request claiming a terabyte aborted the process. Uploads (`/api/files`), when
+        // they exist, must stream theirs under a limit of their own and change this.
+        let whole = api::reads_whole_body(&head.path) || head::has_body(&head);
         if whole {
             // The API's request thread must never wait on a slow body: read it here,
             // whole and bounded, under the head's deadline. A client that waits for

@@ -1,0 +1,74 @@
+//! Attacks from outside, over real TCP: what one unauthenticated client can do to the
+//! whole server with a request a browser would never send (a body on a page request
+//! that claims a terabyte, a header name that is not ASCII), and what a signed-in
+//! attacker can learn or keep. Each test names the finding it pins.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use common::*;
+
+/// Sends `request` raw and returns the status of the answer (None: no answer within
+/// `WAIT`), after checking that the server also closes the connection within `WAIT`
+/// (a connection left open by a dead thread leaks a descriptor for good).
+fn raw_status_and_closed(addr: SocketAddr, request: &[u8]) -> Option<u16> {
+    let mut s = raw_connect(addr);
+    s.write_all(request).unwrap();
+    let (status, _, _) = read_head(&mut s, WAIT)?;
+    let deadline = Instant::now() + WAIT;
+    let mut sink = [0u8; 4096];
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "the server never closed the connection");
+        s.set_read_timeout(Some(deadline - now)).unwrap();
+        match s.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    Some(status)
+}
+
+fn healthy(addr: SocketAddr) {
+    let (status, _, _) = http_get(addr, "/healthz");
+    assert_eq!(status, 200, "the server still answers /healthz");
+}
+
+/// Finding: tiny_http, when a request it holds is dropped with its body unread, reads the
+/// rest into `vec![0; Content-Length]`: a 1 TiB `Content-Length` on a page request made
+/// the allocation fail and the whole process abort (one request, no account needed).
+#[test]
+fn a_page_request_claiming_a_huge_body_does_not_kill_the_server() {
+    let server = TestServer::default_config();
+    let addr = server.addr;
+    for (method, path) in [("GET", "/"), ("GET", "/healthz"), ("POST", "/api/files")] {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1099511627776\r\n\r\nabc"
+        );
+        let status = raw_status_and_closed(addr, request.as_bytes());
+        assert!(
+            matches!(status, Some(400..=499)),
+            "{method} {path} with a 1 TiB body: {status:?}"
+        );
+        healthy(addr);
+    }
+    // A chunked body on a page request is refused too (no length to bound it by).
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n10000000\r\nabc"
+    );
+    let status = raw_status_and_closed(addr, request.as_bytes());
+    assert!(matches!(status, Some(400..=499)), "chunked: {status:?}");
+    healthy(addr);
+}
+
+/// A small body on a page request still gets its page (nothing a browser does changes).
+#[test]
+fn a_page_request_with_a_small_body_is_still_served() {
+    let server = TestServer::default_config();
+    let addr = server.addr;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(raw_status_and_closed(addr, request.as_bytes()), Some(200));
+}
