@@ -49,7 +49,11 @@ impl Head {
         let mut out = Vec::with_capacity(self.bytes.len() + 20);
         for line in head.split("\r\n").filter(|l| !l.is_empty()) {
             let name = line.split(':').next().unwrap_or("").trim();
-            let ours = name.len() >= 7 && name[..7].eq_ignore_ascii_case("x-papo-");
+            // By bytes: a name with a multi-byte character across byte 7 must not panic.
+            let ours = name
+                .as_bytes()
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"x-papo-"));
             if ours
                 || drop.iter().any(|d| name.eq_ignore_ascii_case(d))
                 || name.eq_ignore_ascii_case("connection")
@@ -245,7 +249,8 @@ fn parse(bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadError> {
     let mut headers = Vec::new();
     for line in lines.take_while(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HeadError::Malformed)?;
-        if name.is_empty() || name.contains(' ') {
+        // A header name is a token: visible ASCII only (no space, tab or other byte).
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(HeadError::Malformed);
         }
         headers.push((name.to_ascii_lowercase(), value.trim().to_string()));

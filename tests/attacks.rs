@@ -72,3 +72,20 @@ fn a_page_request_with_a_small_body_is_still_served() {
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 3\r\n\r\nabc");
     assert_eq!(raw_status_and_closed(addr, request.as_bytes()), Some(200));
 }
+
+/// Finding: a header name with a multi-byte character across its 7th byte (`X-Papoé`)
+/// panicked the connection's thread while the head was rewritten; the socket then stayed
+/// in the server's table, open and unanswered, for good: one descriptor leaked per
+/// request, and the table counts against `--max-connections`, so a few thousand such
+/// requests refuse every new client.
+#[test]
+fn a_non_ascii_header_name_is_answered_and_its_socket_closed() {
+    let server = TestServer::default_config();
+    let addr = server.addr;
+    for path in ["/healthz", "/", "/api/session"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-Papo\u{e9}: 1\r\n\r\n");
+        let status = raw_status_and_closed(addr, request.as_bytes());
+        assert!(status.is_some(), "GET {path}: no answer");
+    }
+    healthy(addr);
+}
