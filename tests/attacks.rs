@@ -89,3 +89,31 @@ fn a_non_ascii_header_name_is_answered_and_its_socket_closed() {
     }
     healthy(addr);
 }
+
+/// The most sessions one account keeps (`MAX_SESSIONS_PER_ACCOUNT` in the hub).
+const SESSION_CAP: usize = 100;
+
+/// Finding: every successful login made a session, with no cap, and success costs
+/// nothing against the limits: one client with the account's password made ~50 sessions
+/// a second (600 in 12 s on the 2-core test machine), each kept 30 days in memory and on
+/// disk, and the hub scans all sessions of all accounts on every `GET /api/session`.
+/// Past the cap the least recently used session ends.
+#[test]
+fn an_account_keeps_a_bounded_number_of_sessions() {
+    let server = TestServer::default_config();
+    let addr = server.addr;
+    let first = register(addr, "many", "many-sessions-1");
+    let mut last = String::new();
+    for _ in 0..SESSION_CAP + 5 {
+        last = login(addr, "many", "many-sessions-1");
+    }
+    let view = api_get(addr, "/api/session", Some(&last));
+    assert_eq!(view.status, 200);
+    let sessions = view.json()["sessions"].as_array().unwrap().len();
+    assert!(sessions <= SESSION_CAP, "{sessions} sessions kept");
+    assert_eq!(
+        api_get(addr, "/api/session", Some(&first)).status,
+        401,
+        "the least recently used session ended"
+    );
+}

@@ -34,6 +34,11 @@ const ACCOUNT_WINDOW: Duration = Duration::from_secs(60);
 const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
 /// A session's `last_seen` is written at most this often (ms): coarse on purpose.
 const TOUCH_EVERY: u64 = 10 * 60 * 1000;
+/// The most sessions one account keeps; a new one past it ends the least recently used.
+/// Far above one person's browsers and devices, and it bounds what a client holding the
+/// password can pile up by signing in in a loop (a success costs nothing against the
+/// limits): sessions live 30 days in memory and on disk.
+pub const MAX_SESSIONS_PER_ACCOUNT: usize = 100;
 
 /// The hub's account state besides the registry: settings, the pool, and the limits.
 pub struct AccountsState {
@@ -516,8 +521,31 @@ impl Hub {
             last_seen: now,
             agent: client.agent.clone(),
         };
+        let new_id = session.id;
         self.registry.add_session(Session::from(&session));
         self.persist(StoreJob::Account(AccountWrite::CreateSession(session)));
+        // Least recently used first; among equals, the oldest.
+        let mut others: Vec<(u64, u64, SessionId)> = self
+            .registry
+            .sessions_of(account)
+            .into_iter()
+            .filter(|&id| id != new_id)
+            .filter_map(|id| {
+                let s = self.registry.session_by_id(id)?;
+                Some((s.last_seen, s.created, id))
+            })
+            .collect();
+        if others.len() >= MAX_SESSIONS_PER_ACCOUNT {
+            others.sort_unstable();
+            let excess = others.len() + 1 - MAX_SESSIONS_PER_ACCOUNT;
+            self.end_sessions(
+                others
+                    .into_iter()
+                    .take(excess)
+                    .map(|(_, _, id)| id)
+                    .collect(),
+            );
+        }
     }
 
     /// Ends sessions: forgotten, deleted from the store, and every connection they signed
