@@ -10,6 +10,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use common::*;
+use serde_json::json;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 
 /// Sends `request` raw and returns the status of the answer (None: no answer within
 /// `WAIT`), after checking that the server also closes the connection within `WAIT`
@@ -116,4 +120,73 @@ fn an_account_keeps_a_bounded_number_of_sessions() {
         401,
         "the least recently used session ended"
     );
+}
+
+/// Finding: a failed sign-in is logged with the name as typed (folded), control
+/// characters and all, and whole (16 KiB): a login named `x\n2026-… INFO … account root
+/// registered (admin)` wrote a forged line into the operator's log. The name is now
+/// escaped and cut short in that line.
+#[test]
+fn a_sign_in_name_cannot_forge_a_log_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
+        .args(["--port", "0", "--db", ":memory:", "--log-level", "info"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("papo runs");
+    let (lines, logged) = mpsc::channel::<String>();
+    // The log goes to standard output.
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Every line read, so a forged one is seen even when it is not the one waited for.
+    let mut seen: Vec<String> = Vec::new();
+    let mut next = |what: &str| -> String {
+        loop {
+            let line = logged
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no log line with {what:?} within {WAIT:?}"));
+            seen.push(line.clone());
+            if line.contains(what) {
+                return line;
+            }
+        }
+    };
+    let listening = next("listening on ");
+    let addr: SocketAddr = listening
+        .rsplit("listening on ")
+        .next()
+        .unwrap()
+        .trim()
+        .replace("0.0.0.0", "127.0.0.1")
+        .parse()
+        .expect("the address papo listens on");
+    let long = "w".repeat(10_000);
+    for name in [
+        "x\nzzz forged: account root registered (admin)",
+        long.as_str(),
+    ] {
+        let reply = api_post(
+            addr,
+            "/api/login",
+            json!({"name": name, "password": "wrong password"}),
+            None,
+        );
+        assert_eq!(reply.status, 401);
+    }
+    next("sign-in failed");
+    let second = next("sign-in failed");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !seen.iter().any(|l| l.starts_with("zzz")),
+        "a forged line: {seen:?}"
+    );
+    assert!(second.len() < 1_000, "a 10,000-character name logged whole");
 }

@@ -39,6 +39,8 @@ const TOUCH_EVERY: u64 = 10 * 60 * 1000;
 /// password can pile up by signing in in a loop (a success costs nothing against the
 /// limits): sessions live 30 days in memory and on disk.
 pub const MAX_SESSIONS_PER_ACCOUNT: usize = 100;
+/// The most characters of a failed sign-in's name the log shows: a name can be 16 KiB.
+const LOGGED_NAME_CHARS: usize = 64;
 
 /// The hub's account state besides the registry: settings, the pool, and the limits.
 pub struct AccountsState {
@@ -748,7 +750,9 @@ impl Hub {
                         Ok(self.signed_in(id))
                     }
                     None => {
-                        log::info!("sign-in failed for {} from {}", ticket.key, client.addr);
+                        // The name is the client's: escaped (no forged lines) and cut short.
+                        let name: String = ticket.key.chars().take(LOGGED_NAME_CHARS).collect();
+                        log::info!("sign-in failed for {name:?} from {}", client.addr);
                         Err(ApiError::bad_credentials())
                     }
                 };
