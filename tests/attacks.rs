@@ -210,3 +210,43 @@ fn wrong_guesses_from_others_do_not_lock_the_owner_out() {
     let reply = api_post(addr, "/api/login", right, None);
     assert_eq!(reply.status, 200, "the owner, with the right password");
 }
+
+/// Finding: the sign-in and registration limits counted single addresses, while every
+/// other per-address limit (sockets, room passwords, room creation) counts an IPv6
+/// client by its /64, which one client holds whole: rotating addresses inside it, a client
+/// got unlimited guesses and registrations. Behind a trusted proxy, as here, the address
+/// is the last `X-Forwarded-For` hop.
+#[test]
+fn the_account_limits_count_an_ipv6_client_by_its_64() {
+    let mut config = test_config();
+    config.trust_proxy = true;
+    let server = TestServer::start(config);
+    let addr = server.addr;
+    let post = |path: &str, body: serde_json::Value, from: &str| {
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("X-Forwarded-For", from),
+        ];
+        http_request(addr, "POST", path, &headers, body.to_string().as_bytes())
+    };
+    let mut statuses = Vec::new();
+    for i in 1..=11 {
+        let guess = json!({"name": format!("nobody{i}"), "password": "a wrong guess"});
+        statuses.push(post("/api/login", guess, &format!("2001:db8::{i:x}")).status);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "the 11th failed sign-in from one /64: {statuses:?}"
+    );
+    let mut statuses = Vec::new();
+    for i in 1..=6 {
+        let new = json!({"name": format!("fresh{i}"), "password": "a good password"});
+        statuses.push(post("/api/register", new, &format!("2001:db8:0:1::{i:x}")).status);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "the 6th registration from one /64: {statuses:?}"
+    );
+}

@@ -11,6 +11,7 @@ use crate::accounts::hashing::{verify_ticket, HashPool};
 use crate::accounts::limits::{retry_secs, WindowLimit};
 use crate::accounts::registry::{unread, Session};
 use crate::accounts::{token, AccountId, Policy, Registration, SessionId};
+use crate::address_limit::ClientAddress;
 use crate::ids::{ConnId, RoomId};
 use crate::protocol::{
     fold, Conversation, ErrorCode, Event, ListQuery, Membership, ReadTarget, Ref, Rejection,
@@ -50,13 +51,14 @@ pub struct AccountsState {
     pub pool: Option<HashPool>,
     /// The hub's own queue, for the pool's answers.
     pub inputs: Option<Sender<HubInput>>,
-    /// Failed sign-ins per client address.
-    pub address_failures: WindowLimit<IpAddr>,
+    /// Failed sign-ins per client address (an IPv6 client by its /64, as every
+    /// per-address limit counts: one client holds the whole /64).
+    pub address_failures: WindowLimit<ClientAddress>,
     /// Failed sign-ins per account name (its key), whether or not it exists, so the limit
     /// itself says nothing about which names are registered.
     pub name_failures: WindowLimit<String>,
     /// Registrations per client address (counted when they reach hashing).
-    pub registrations: WindowLimit<IpAddr>,
+    pub registrations: WindowLimit<ClientAddress>,
 }
 
 impl AccountsState {
@@ -488,6 +490,7 @@ impl Hub {
         now: Instant,
     ) -> Result<Ticket, ApiError> {
         let key = fold(name.trim());
+        let addr = ClientAddress::of(addr);
         let limits = &mut self.accounts;
         limits
             .address_failures
@@ -507,6 +510,7 @@ impl Hub {
 
     /// A sign-in that succeeded costs nothing against the limits.
     fn give_back(&mut self, key: &str, addr: IpAddr) {
+        let addr = ClientAddress::of(addr);
         self.accounts.address_failures.give_back(&addr);
         self.accounts.name_failures.give_back(&key.to_string());
     }
@@ -684,7 +688,7 @@ impl Hub {
                 let answer = self.may_register(&name, invite.as_deref()).and_then(|()| {
                     self.accounts
                         .registrations
-                        .take(&client.addr, now)
+                        .take(&ClientAddress::of(client.addr), now)
                         .map_err(|wait| ApiError::rate_limited(retry_secs(wait)))
                 });
                 let _ = reply.send(answer);
