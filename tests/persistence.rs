@@ -3,13 +3,12 @@
 
 mod common;
 
+use common::db::{refused_start, spawn_binary};
 use common::{test_config, Client, TempDir, TestServer, WAIT};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 fn server_on(db: &str) -> TestServer {
     TestServer::start(papo::Config {
@@ -119,36 +118,6 @@ fn history_pages_through_more_than_memory_holds() {
     assert_eq!(texts, expected);
 }
 
-/// The papo binary on `db`, port 0; returns it and the address it printed.
-fn spawn_binary(db: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
-        .args([
-            "--port",
-            "0",
-            "--db",
-            db,
-            "--rate-limit",
-            "0",
-            "--log-level",
-            "warn",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("papo starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("papo prints its address");
-    let url = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("a URL on the first line");
-    (child, url.parse().expect("an address"))
-}
-
 #[test]
 fn acked_messages_survive_sigkill() {
     let dir = TempDir::new("crash");
@@ -183,31 +152,6 @@ fn acked_messages_survive_sigkill() {
     assert!(acked.len() >= N / 2);
     child.kill().unwrap();
     let _ = child.wait();
-}
-
-/// Runs the binary on `db` and expects it to refuse to start; returns its stderr.
-fn refused_start(db: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
-        .args(["--port", "0", "--db", db])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("papo started on a database it should refuse");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    stderr
 }
 
 #[test]
@@ -297,4 +241,204 @@ fn passwords_are_stored_only_as_argon2id_hashes() {
         !bytes.windows(11).any(|w| w == b"segredo-123"),
         "the password itself is never written"
     );
+}
+
+/// papo's mark in a database header (`PRAGMA application_id`): "papo" in ASCII.
+const PAPO_APPLICATION_ID: i64 = 0x7061_706f;
+
+/// The schema version-1 papo wrote (user_version 1, no application_id), with a room and
+/// two messages in it, made just now (so no removal of long-empty rooms takes it).
+fn version_1_database(db: &str) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE rooms (
+             id            INTEGER PRIMARY KEY,
+             name          TEXT NOT NULL,
+             name_key      TEXT NOT NULL UNIQUE,
+             password_hash TEXT,
+             creator       TEXT NOT NULL,
+             created_at    INTEGER NOT NULL
+         );
+         CREATE TABLE messages (
+             id        INTEGER PRIMARY KEY,
+             room_id   INTEGER REFERENCES rooms(id),
+             sender    TEXT NOT NULL,
+             recipient TEXT,
+             text      TEXT NOT NULL,
+             ts        INTEGER NOT NULL
+         );
+         CREATE INDEX messages_by_room ON messages(room_id, id);
+         INSERT INTO rooms VALUES (1, 'Antiga', 'antiga', NULL, 'Ana', {now_ms});
+         INSERT INTO messages VALUES (7, 1, 'Ana', NULL, 'de antes', {now_ms});
+         INSERT INTO messages VALUES (8, NULL, 'Ana', 'Beto', 'dm de antes', {now_ms});
+         PRAGMA user_version = 1;"
+    ))
+    .unwrap();
+}
+
+/// Expects papo to refuse `db` and leave it exactly as it was: same bytes, no `-wal` or
+/// `-shm` beside it. Returns what papo said.
+fn refused_untouched(db: &str) -> String {
+    let before = common::db::snapshot(db);
+    let stderr = refused_start(db);
+    assert_eq!(
+        common::db::snapshot(db),
+        before,
+        "the file, and what lies beside it, are as they were"
+    );
+    stderr
+}
+
+#[test]
+fn another_programs_database_is_refused_untouched() {
+    let dir = TempDir::new("foreign");
+    let db = dir.file("notes.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO notes (body) VALUES ('not papo''s');",
+        )
+        .unwrap();
+    }
+    let stderr = refused_untouched(&db);
+    assert!(
+        stderr.contains("not a papo database") && stderr.contains("notes"),
+        "{stderr}"
+    );
+
+    // Marked by another program (here, an empty file with a foreign application_id).
+    let marked = dir.file("other.db");
+    rusqlite::Connection::open(&marked)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 1234;")
+        .unwrap();
+    let stderr = refused_untouched(&marked);
+    assert!(
+        stderr.contains("not a papo database") && stderr.contains("application_id"),
+        "{stderr}"
+    );
+
+    // In WAL mode already: nothing may be left beside it either.
+    let wal = dir.file("wal.db");
+    {
+        let conn = rusqlite::Connection::open(&wal).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    let stderr = refused_untouched(&wal);
+    assert!(stderr.contains("not a papo database"), "{stderr}");
+}
+
+#[test]
+fn a_papo_looking_database_with_a_table_of_its_own_is_refused() {
+    let dir = TempDir::new("extra");
+    let db = dir.file("papo.db");
+    version_1_database(&db);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE mine (x);")
+        .unwrap();
+    let stderr = refused_untouched(&db);
+    assert!(
+        stderr.contains("not a papo database") && stderr.contains("mine"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_negative_schema_version_is_refused_untouched() {
+    let dir = TempDir::new("negative");
+    let db = dir.file("papo.db");
+    version_1_database(&db);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = -1;")
+        .unwrap();
+    let stderr = refused_untouched(&db);
+    assert!(stderr.contains("schema version -1"), "{stderr}");
+
+    let empty = dir.file("empty.db");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = -1;")
+        .unwrap();
+    let stderr = refused_untouched(&empty);
+    assert!(stderr.contains("schema version -1"), "{stderr}");
+}
+
+#[test]
+fn a_newer_papo_database_is_refused_untouched() {
+    let dir = TempDir::new("newer-marked");
+    let db = dir.file("papo.db");
+    version_1_database(&db);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&format!(
+            "PRAGMA application_id = {PAPO_APPLICATION_ID}; PRAGMA user_version = 1000;"
+        ))
+        .unwrap();
+    let stderr = refused_untouched(&db);
+    assert!(
+        stderr.contains("newer papo") && stderr.contains("1000"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_version_1_database_is_adopted_and_marked() {
+    let dir = TempDir::new("adopt");
+    let db = dir.file("papo.db");
+    version_1_database(&db);
+    let mut server = server_on(&db);
+    let mut ana = Client::hello(server.addr, "Ana");
+    let joined = ana.join("antiga", None);
+    assert_eq!(joined["room"], "Antiga");
+    assert_eq!(joined["history"][0]["text"], "de antes");
+    assert_eq!(joined["history"][0]["id"], 7);
+    let (ack, _) = ana.text_ref("Antiga", "de agora", json!(1));
+    assert!(ack["id"].as_u64().unwrap() > 8, "{ack}");
+    drop(ana);
+    server.shutdown();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let application_id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(application_id, PAPO_APPLICATION_ID);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, papo::store::SCHEMA_VERSION);
+    let texts: Vec<String> = conn
+        .prepare("SELECT text FROM messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(texts, ["de antes", "dm de antes", "de agora"]);
+}
+
+#[test]
+fn a_new_database_is_marked_as_papos() {
+    let dir = TempDir::new("mark");
+    let db = dir.file("papo.db");
+    drop(server_on(&db));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let application_id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(application_id, PAPO_APPLICATION_ID);
+    drop(conn);
+    // And it is taken again on the next start.
+    drop(server_on(&db));
 }

@@ -12,14 +12,9 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(context("cannot open the database to back up"))?;
-        let version: i64 = source
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(context("cannot read the database"))?;
-        if version == 0 {
-            return Err(StoreError::Sqlite(
-                format!("{path} is not a papo database"),
-                rusqlite::Error::InvalidQuery,
-            ));
+        // Only papo's own files: the same checks as at start, which only read.
+        if super::schema::recognise(&source)?.version == 0 {
+            return Err(StoreError::NotPapo("it is empty".into()));
         }
         let mut target = Connection::open(out).map_err(context("cannot create the backup file"))?;
         let backup = rusqlite::backup::Backup::new(&source, &mut target)

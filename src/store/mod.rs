@@ -25,10 +25,17 @@ pub const STORE_QUEUE: usize = 65_536;
 /// Jobs written in one transaction at most.
 const BATCH: usize = 4096;
 
+/// Why the store cannot open or load a database.
 #[derive(Debug)]
 pub enum StoreError {
+    /// SQLite failed at the step named.
     Sqlite(String, rusqlite::Error),
+    /// papo's file, from a papo that knows a later schema.
     NewerSchema { found: i64 },
+    /// A schema version no papo writes (negative, or zero on a file that is not empty).
+    UnknownVersion { found: i64 },
+    /// A database papo did not create; says how it knows.
+    NotPapo(String),
 }
 
 impl fmt::Display for StoreError {
@@ -39,6 +46,16 @@ impl fmt::Display for StoreError {
                 f,
                 "the database was written by a newer papo (schema version {found}; this papo knows up to \
                  {SCHEMA_VERSION}); it was left untouched"
+            ),
+            StoreError::UnknownVersion { found } => write!(
+                f,
+                "schema version {found} is not one papo writes (this papo knows 1 to \
+                 {SCHEMA_VERSION}); the file was left untouched"
+            ),
+            StoreError::NotPapo(why) => write!(
+                f,
+                "not a papo database: {why}; papo left it untouched (give --db a new file or \
+                 a papo database)"
             ),
         }
     }

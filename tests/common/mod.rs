@@ -3,6 +3,8 @@
 //! for HTTP requests, hand-made handshakes and hand-made WebSocket frames.
 #![allow(dead_code)]
 
+pub mod db;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
