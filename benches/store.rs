@@ -6,7 +6,7 @@
 
 use papo::outbox;
 use papo::protocol::Ref;
-use papo::store::{MessageRecord, Store, StoreJob};
+use papo::store::{MessageRecord, NewRoom, Store, StoreJob};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,19 +89,21 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn create_room(store: &mut Store, id: i64, name: &str) {
-    store.apply(vec![StoreJob::CreateRoom {
+    store.apply(vec![StoreJob::CreateRoom(NewRoom {
         id,
         name: name.into(),
         key: name.into(),
         password_hash: None,
         creator: "bench".into(),
         created_at: 0,
-    }]);
+    })]);
 }
 
 /// Appends `count` messages in batches; `room_of(i)` picks each one's room.
 fn append(store: &mut Store, first_id: u64, count: u64, room_of: impl Fn(u64) -> i64) {
     let sender: Arc<str> = "Ana".into();
+    // No ack is asked for, so nothing reaches this queue unless a write fails.
+    let (author, _inbox) = outbox::channel(16);
     let mut id = first_id;
     while id < first_id + count {
         let end = (id + BATCH as u64).min(first_id + count);
@@ -117,6 +119,7 @@ fn append(store: &mut Store, first_id: u64, count: u64, room_of: impl Fn(u64) ->
                     text: format!("mensagem número {i}, com um pouco de texto para ter o tamanho de uma frase"),
                     ts: 1_764_000_000_000 + i,
                 },
+                author: author.clone(),
                 ack: None,
             })
             .collect();

@@ -1,6 +1,7 @@
 //! Plain HTTP, served by tiny_http on a private loopback socket: the embedded page,
 //! `/healthz`, and the bridge that hands it connections our accept loop routed here.
 
+use crate::store::Health;
 use crate::threads::ThreadCount;
 use rust_embed::RustEmbed;
 use std::borrow::Cow;
@@ -32,8 +33,9 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Starts tiny_http on 127.0.0.1 with a port of its own; only the bridge connects to it.
-    /// `/api/` requests go to `api`.
-    pub fn start(api: Arc<crate::accounts::api::Api>) -> io::Result<HttpServer> {
+    /// `/api/` requests go to `api`; `/healthz` reports `health`: 503 while the database
+    /// cannot be written.
+    pub fn start(api: Arc<crate::accounts::api::Api>, health: Health) -> io::Result<HttpServer> {
         let server = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
         let addr = server
             .server_addr()
@@ -48,7 +50,7 @@ impl HttpServer {
                     if request.url().starts_with("/api/") {
                         crate::accounts::api::handle(&api, request);
                     } else {
-                        respond(request);
+                        respond(request, &health);
                     }
                 }
             })?;
@@ -179,10 +181,10 @@ impl Drop for HttpServer {
     }
 }
 
-fn respond(request: Request) {
+fn respond(request: Request, health: &Health) {
     let path = request.url().split('?').next().unwrap_or("/").to_string();
     let response = match request.method() {
-        Method::Get | Method::Head => route(&path),
+        Method::Get | Method::Head => route(&path, health),
         _ => text(405, "method not allowed\n").with_header(header("Allow", "GET, HEAD")),
     };
     if let Err(e) = request.respond(response) {
@@ -190,9 +192,13 @@ fn respond(request: Request) {
     }
 }
 
-fn route(path: &str) -> Response<io::Cursor<Vec<u8>>> {
+fn route(path: &str, health: &Health) -> Response<io::Cursor<Vec<u8>>> {
     if path == "/healthz" {
-        return text(200, "ok");
+        // A server that cannot keep messages should be taken out of rotation.
+        return match health.writable() {
+            true => text(200, "ok"),
+            false => text(503, "database unavailable\n"),
+        };
     }
     let name = match path {
         "/" => "index.html",

@@ -75,7 +75,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
             config.max_connections = room;
         }
     }
-    let store = Store::open(&config.db)
+    let mut store = Store::open(&config.db)
         .map_err(|e| io::Error::other(format!("database {}: {e}", config.db)))?;
     let loaded = store
         .load(room::RECENT_CAPACITY)
@@ -94,31 +94,43 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         accounts::hashing::HashPool::start(accounts::hashing::default_threads())?;
     let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
     let api_hub = hub_tx.clone();
-    let http = http::HttpServer::start(Arc::new(accounts::api::Api {
-        // Never blocks the HTTP thread: a hub too far behind to take a call is "busy".
-        hub: Box::new(move |call| api_hub.try_send(HubInput::Account(call)).is_ok()),
-        pool: hash_pool.clone(),
-        policy: config.accounts.clone(),
-        allow_origins: config.allow_origins.clone(),
-        tarpit: accounts::api::Tarpit::start()?,
-    }))?;
+    let http = http::HttpServer::start(
+        Arc::new(accounts::api::Api {
+            // Never blocks the HTTP thread: a hub too far behind to take a call is "busy".
+            hub: Box::new(move |call| api_hub.try_send(HubInput::Account(call)).is_ok()),
+            pool: hash_pool.clone(),
+            policy: config.accounts.clone(),
+            allow_origins: config.allow_origins.clone(),
+            tarpit: accounts::api::Tarpit::start()?,
+        }),
+        store.health(),
+    )?;
 
     let (store_tx, store_rx) = store::queue();
     let last_change = loaded.accounts.last_change;
     let changes_hub = hub_tx.clone();
+    let (stored_tx, stored_rx) = crossbeam_channel::unbounded();
     let store_thread = std::thread::Builder::new()
         .name("papo-store".into())
         .spawn(move || {
-            store::run(store, store_rx, last_change, |changes| {
-                // Bounded: the hub may itself be waiting for this thread's queue.
-                let sent = changes_hub.send_timeout(
-                    HubInput::AccountsChanged(changes),
-                    std::time::Duration::from_secs(5),
-                );
-                if sent.is_err() {
-                    log::warn!("account changes from the command line wait for a restart");
-                }
-            })
+            store::run(
+                store,
+                store_rx,
+                last_change,
+                |changes| {
+                    // Bounded: the hub may itself be waiting for this thread's queue.
+                    let sent = changes_hub.send_timeout(
+                        HubInput::AccountsChanged(changes),
+                        std::time::Duration::from_secs(5),
+                    );
+                    if sent.is_err() {
+                        log::warn!("account changes from the command line wait for a restart");
+                    }
+                },
+                |done| {
+                    let _ = stored_tx.send(done);
+                },
+            )
         })?;
     let (password_tx, password_rx) = password::queue(config.password_threads);
     let limits = password::AttemptLimits::with_failures(
@@ -135,7 +147,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         );
     let hub_thread = std::thread::Builder::new()
         .name("papo-hub".into())
-        .spawn(move || hub::run(hub, hub_rx))?;
+        .spawn(move || hub::run(hub, hub_rx, stored_rx))?;
     let answers = hub_tx.clone();
     let password_threads = password::start_pool(
         config.password_threads,

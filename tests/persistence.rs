@@ -442,3 +442,92 @@ fn a_new_database_is_marked_as_papos() {
     // And it is taken again on the next start.
     drop(server_on(&db));
 }
+
+#[test]
+fn ids_seen_before_a_crash_are_never_given_to_other_messages() {
+    let dir = TempDir::new("crash-ids");
+    let db = dir.file("papo.db");
+    let (mut child, addr) = spawn_binary(&db);
+    let mut ana = Client::hello(addr, "Ana");
+    let mut beto = Client::hello(addr, "Beto");
+    ana.join("jogos", None);
+    beto.join("jogos", None);
+    ana.text_ref("jogos", "guardada", json!(0));
+
+    // Another process holds the write lock: messages are delivered, none is committed.
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 0..20 {
+        ana.send(json!({"type": "text", "room": "jogos", "text": format!("w{i}")}));
+    }
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < 20 {
+        let m = beto.recv_type("message");
+        if m["text"] != "guardada" {
+            seen.insert(m["id"].as_u64().unwrap(), m["text"].clone());
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    drop(lock);
+    drop((ana, beto));
+
+    let (mut child, addr) = spawn_binary(&db);
+    let mut caio = Client::hello(addr, "Caio");
+    caio.join("jogos", None);
+    let (ack, _) = caio.text_ref("jogos", "depois", json!(1));
+    let id = ack["id"].as_u64().unwrap();
+    assert!(
+        seen.keys().all(|&seen| seen < id),
+        "id {id} was seen before the crash: {seen:?}"
+    );
+    for m in all_history(&mut caio, "jogos") {
+        if let Some(text) = seen.get(&m["id"].as_u64().unwrap()) {
+            assert_eq!(&m["text"], text, "another message under a seen id: {m}");
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_schema_2_database_from_before_the_mark_is_adopted_and_marked() {
+    // What papo wrote with accounts (schema version 2) before it marked its files.
+    let dir = TempDir::new("adopt-2");
+    let db = dir.file("papo.db");
+    version_1_database(&db);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&format!(
+            "{} ; PRAGMA user_version = 2;",
+            papo::store::accounts::MIGRATION
+        ))
+        .unwrap();
+    let mut server = server_on(&db);
+    let mut ana = Client::hello(server.addr, "Ana");
+    let joined = ana.join("antiga", None);
+    assert_eq!(joined["history"][0]["text"], "de antes");
+    drop(ana);
+    server.shutdown();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let application_id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(application_id, PAPO_APPLICATION_ID);
+
+    // The same with a table of someone else's beside papo's: refused.
+    let other = dir.file("other.db");
+    version_1_database(&other);
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch(&format!(
+            "{} ; CREATE TABLE mine (x); PRAGMA user_version = 2;",
+            papo::store::accounts::MIGRATION
+        ))
+        .unwrap();
+    let stderr = refused_untouched(&other);
+    assert!(
+        stderr.contains("not a papo database") && stderr.contains("(mine)"),
+        "{stderr}"
+    );
+}

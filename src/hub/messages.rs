@@ -4,7 +4,7 @@ use super::{now_millis, Hub, TYPING_INTERVAL};
 use crate::ids::ConnId;
 use crate::outbox::EncodedFrame;
 use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection};
-use crate::store::{MessageRecord, StoreJob};
+use crate::store::{MessageRecord, StoreJob, ID_BLOCK};
 use serde_json::value::RawValue;
 use std::time::Instant;
 
@@ -20,8 +20,8 @@ impl Hub {
         let Some(from) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
             return Ok(());
         };
+        let (id, ts) = self.next_message_stamp()?;
         self.flush_presence(index);
-        let (id, ts) = self.next_message_stamp();
         let room = &self.rooms[index];
         let event = Event::Message {
             room: &room.name,
@@ -41,17 +41,8 @@ impl Hub {
         let sender_account = self.conns.get(&conn).and_then(|c| c.account);
         // Delivery does not wait for the disk; the ack does, so an acked message is kept.
         self.broadcast(index, frame, None);
-        let ack = match (reference, self.conns.get(&conn)) {
-            (Some(_), Some(c)) => {
-                let json = Event::Ack {
-                    id: Some(id),
-                    ts: Some(ts),
-                    reference,
-                }
-                .to_json();
-                Some((c.outbox.clone(), EncodedFrame::text(&json)))
-            }
-            _ => None,
+        let Some(author) = self.conns.get(&conn).map(|c| c.outbox.clone()) else {
+            return Ok(());
         };
         let record = MessageRecord {
             id,
@@ -63,7 +54,12 @@ impl Hub {
             text,
             ts,
         };
-        self.persist_for_room(index, StoreJob::Append { record, ack });
+        let job = StoreJob::Append {
+            record,
+            author,
+            ack: reference.cloned(),
+        };
+        self.persist_for_room(index, job);
         Ok(())
     }
 
@@ -110,6 +106,7 @@ impl Hub {
         let (Some(from), sender_account) = (sender.name.clone(), sender.account) else {
             return Ok(());
         };
+        let author = sender.outbox.clone();
         let (recipients, to, recipient_account) = match self.registry.by_name(to) {
             Some(account) => {
                 let online = self.conns_of_account(account.id);
@@ -130,7 +127,7 @@ impl Hub {
                 }
             },
         };
-        let (id, ts) = self.next_message_stamp();
+        let (id, ts) = self.next_message_stamp()?;
         let event = |reference| {
             let (from, to, text) = (&*from, to.as_str(), text.as_str());
             Event::Dm {
@@ -170,7 +167,13 @@ impl Hub {
                 text,
                 ts,
             };
-            self.persist(StoreJob::Append { record, ack: None });
+            // The DM itself was the reply: if it cannot be kept, its author hears so
+            // without a ref.
+            self.persist(StoreJob::Append {
+                record,
+                author,
+                ack: None,
+            });
         } else {
             self.persist(StoreJob::UsedId(id));
         }
@@ -207,8 +210,38 @@ impl Hub {
         Ok(())
     }
 
-    pub(super) fn next_message_stamp(&mut self) -> (u64, u64) {
+    /// The next message id and the time. Only ids the store has reserved are handed out
+    /// (see `store::ids`); more are asked for while half a block is left, so this waits
+    /// for the disk only when the disk has stopped answering.
+    pub(super) fn next_message_stamp(&mut self) -> Result<(u64, u64), Rejection> {
+        if self.last_message_id >= self.ids_reserved_up_to {
+            self.reserve_ids();
+            return Err(Rejection::new(
+                ErrorCode::Unavailable,
+                "the message cannot be kept now: the server's storage is failing",
+            ));
+        }
         self.last_message_id += 1;
-        (self.last_message_id, now_millis())
+        if self.ids_reserved_up_to - self.last_message_id < ID_BLOCK / 2 {
+            self.reserve_ids();
+        }
+        Ok((self.last_message_id, now_millis()))
+    }
+
+    fn reserve_ids(&mut self) {
+        if !self.reserving_ids {
+            self.reserving_ids = true;
+            self.persist(StoreJob::ReserveIds {
+                up_to: self.last_message_id + ID_BLOCK,
+            });
+        }
+    }
+
+    /// The store's answer to `reserve_ids`.
+    pub(super) fn on_ids_reserved(&mut self, up_to: Option<u64>) {
+        self.reserving_ids = false;
+        if let Some(up_to) = up_to {
+            self.ids_reserved_up_to = self.ids_reserved_up_to.max(up_to);
+        }
     }
 }

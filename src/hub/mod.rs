@@ -22,7 +22,7 @@ use crate::password::{AttemptLimits, ConnAttempts, PasswordDone, PasswordJob, Se
 use crate::protocol::{fold, Command, ErrorCode, Ref, Rejection, Request};
 use crate::ratelimit::RateLimiter;
 use crate::room::{Access, Room, Rooms};
-use crate::store::{Loaded, StoreJob};
+use crate::store::{Loaded, StoreDone, StoreJob};
 use creation::AddressAllowances;
 use crossbeam_channel::{Receiver, Sender};
 use directory::Directory;
@@ -60,6 +60,8 @@ pub enum HubInput {
     },
     /// The password pool checked a join's password or hashed a new room's.
     Password(PasswordDone),
+    /// The store kept a room or reserved ids, or could not.
+    Store(StoreDone),
     /// The connection closed.
     Disconnect { conn: ConnId },
     /// A question from the HTTP API about accounts and sessions.
@@ -132,6 +134,14 @@ pub struct Hub {
     /// Connections found too slow while sending; removed once the current input is done.
     evicted: Vec<ConnId>,
     last_message_id: u64,
+    /// Message ids up to this one are reserved durably (see `store::ids`): the hub never
+    /// hands out an id above it, so no id is given twice, even across a crash.
+    ids_reserved_up_to: u64,
+    /// A reservation of more ids is on its way to the store.
+    reserving_ids: bool,
+    /// Rooms handed to the store and not confirmed kept yet, with who made each: if the
+    /// store cannot keep one, the room is removed and its creator told (`on_room_stored`).
+    storing: HashMap<RoomId, ConnId>,
     /// The password pool: its queue, the jobs waiting their turn, the failure limits.
     passwords: passwords::PasswordWork,
     /// New protected rooms waiting for their password's hash before they are stored, each
@@ -169,6 +179,9 @@ impl Hub {
             address_allowances: AddressAllowances::default(),
             evicted: Vec::new(),
             last_message_id: loaded.last_message_id,
+            ids_reserved_up_to: loaded.ids_reserved_up_to,
+            reserving_ids: false,
+            storing: HashMap::new(),
             passwords: passwords::PasswordWork::new(password_pool, AttemptLimits::default()),
             unstored: HashMap::new(),
             store,
@@ -271,6 +284,10 @@ impl Hub {
                 }
             }
             HubInput::Password(done) => self.on_password_done(done, now),
+            HubInput::Store(StoreDone::RoomStored { id, stored }) => {
+                self.on_room_stored(id, stored, now)
+            }
+            HubInput::Store(StoreDone::IdsReserved { up_to }) => self.on_ids_reserved(up_to),
             HubInput::Disconnect { conn } => {
                 if self.is_checking(conn) {
                     self.hold_disconnect(conn);
@@ -341,6 +358,11 @@ impl Hub {
                 self.on_hashed(&key, &crate::password::hash(&password));
             }
         }
+        // Every id handed out is in a job queued before this one: the store may bring the
+        // reservation back down to the last, so a clean restart goes on without a gap.
+        self.persist(StoreJob::Finish {
+            last_id: self.last_message_id,
+        });
     }
 
     fn on_request(&mut self, conn_id: ConnId, request: Request, now: Instant) {
@@ -417,7 +439,11 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// The hub's thread: handles inputs in order, and sends presence when its window closes.
 /// Blocks without a timer when nothing is pending (but the minute's housekeeping), so an
 /// idle server uses next to no CPU.
-pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
+///
+/// What the store answers comes on a channel of its own: the hub may wait on a full store
+/// queue, and the store must never wait on a full hub queue in turn. That channel holds at
+/// most one answer per job in the store's queue.
+pub fn run(mut hub: Hub, inputs: Receiver<HubInput>, mut stored: Receiver<StoreDone>) {
     let housekeeping = crossbeam_channel::tick(HOUSEKEEPING);
     loop {
         let timer = match hub.next_deadline() {
@@ -431,6 +457,13 @@ pub fn run(mut hub: Hub, inputs: Receiver<HubInput>) {
                     return;
                 }
                 Ok(input) => hub.handle(input, Instant::now()),
+            },
+            recv(stored) -> done => match done {
+                Ok(done) => hub.handle(HubInput::Store(done), Instant::now()),
+                Err(_) => {
+                    log::error!("the store thread is gone");
+                    stored = crossbeam_channel::never();
+                }
             },
             recv(timer) -> _ => hub.flush_due(Instant::now()),
             recv(housekeeping) -> _ => hub.housekeeping(Instant::now()),

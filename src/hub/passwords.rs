@@ -161,8 +161,8 @@ impl Hub {
         let Some((mut record, held)) = self.unstored.remove(room_key) else {
             return;
         };
-        if let StoreJob::CreateRoom { password_hash, .. } = &mut record {
-            *password_hash = Some(phc.to_string());
+        if let StoreJob::CreateRoom(room) = &mut record {
+            room.password_hash = Some(phc.to_string());
         }
         self.persist(record);
         for job in held {

@@ -115,7 +115,7 @@ impl Hub {
     }
 
     /// Removes an empty room for good and tells every identified connection.
-    fn remove_room(&mut self, id: RoomId) {
+    pub(super) fn remove_room(&mut self, id: RoomId) {
         debug_assert_eq!(self.rooms[id].member_count(), 0, "only empty rooms go");
         self.mark_busy(id);
         let Some(room) = self.rooms.remove(id) else {

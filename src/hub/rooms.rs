@@ -6,7 +6,7 @@ use crate::outbox::EncodedFrame;
 use crate::password::{PasswordJob, Secret};
 use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection, JOINED_MEMBERS_CAP};
 use crate::room::{Access, Room};
-use crate::store::StoreJob;
+use crate::store::{NewRoom, StoreJob};
 use serde_json::value::RawValue;
 use std::time::Instant;
 
@@ -31,14 +31,14 @@ impl Hub {
         self.check_room_limits(conn, now)?;
         let id = self.next_room_id;
         let creator = self.name_of(conn).unwrap_or_default().to_string();
-        let record = StoreJob::CreateRoom {
+        let record = StoreJob::CreateRoom(NewRoom {
             id,
             name: name.clone(),
             key: key.clone(),
             password_hash: None,
             creator,
             created_at: now_millis(),
-        };
+        });
         let access = if password.is_empty() {
             self.persist(record);
             Access::Public
@@ -56,6 +56,7 @@ impl Hub {
             Access::Protected(Secret::unhashed(&password))
         };
         self.next_room_id += 1;
+        self.storing.insert(id, conn);
         self.spend_room_allowance(conn, now);
         let room = Room::new(id, name.into(), access);
         let protected = room.is_protected();
@@ -88,6 +89,30 @@ impl Hub {
             self.push(other, added.clone());
         }
         Ok(())
+    }
+
+    /// The store kept a new room, or could not. `created` went out at once (as in version
+    /// 1, so a client may send `join` right behind its `create`); a room the store cannot
+    /// keep must not live on in memory alone, to vanish at the next start: it is removed
+    /// now, every identified connection hears `room_removed` (members leave with it), and
+    /// its creator gets `unavailable`.
+    pub(super) fn on_room_stored(&mut self, id: RoomId, stored: bool, now: Instant) {
+        let creator = self.storing.remove(&id);
+        if stored || self.rooms.get(id).is_none() {
+            return;
+        }
+        let name = self.rooms[id].name.clone();
+        log::warn!("room {name} removed: the database could not keep it");
+        let members: Vec<ConnId> = self.rooms[id].members().collect();
+        for member in members {
+            self.part(member, id, now);
+        }
+        self.remove_room(id);
+        if let Some(creator) = creator {
+            let message = format!("room {name} could not be kept: the server's storage is failing");
+            let rejection = Rejection::new(ErrorCode::Unavailable, message);
+            self.reply_error(creator, &rejection, None);
+        }
     }
 
     pub(super) fn join(

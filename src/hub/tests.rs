@@ -106,7 +106,9 @@ impl Harness {
     /// Commits what the hub handed the store, as the store thread would.
     fn run_store(&mut self) {
         let jobs: Vec<StoreJob> = self.store_rx.try_iter().collect();
-        self.store.apply(jobs);
+        for done in self.store.apply(jobs) {
+            self.hub.handle(HubInput::Store(done), self.now);
+        }
     }
 
     fn advance(&mut self, by: Duration) {
@@ -597,13 +599,15 @@ fn long_empty_rooms_are_removed_everywhere_and_announced() {
 fn loaded_rooms_count_idle_from_creation_or_newest_message() {
     let mut store = Store::open(":memory:").unwrap();
     let now_ms = now_millis();
-    let room = |id: i64, name: &str, created_at: u64| StoreJob::CreateRoom {
-        id,
-        name: name.into(),
-        key: name.into(),
-        password_hash: None,
-        creator: "Ana".into(),
-        created_at,
+    let room = |id: i64, name: &str, created_at: u64| {
+        StoreJob::CreateRoom(store::NewRoom {
+            id,
+            name: name.into(),
+            key: name.into(),
+            password_hash: None,
+            creator: "Ana".into(),
+            created_at,
+        })
     };
     let day_ms = DAY.as_millis() as u64;
     let record = store::MessageRecord {
@@ -620,7 +624,11 @@ fn loaded_rooms_count_idle_from_creation_or_newest_message() {
         room(1, "esquecida", now_ms - 3 * day_ms),
         room(2, "falada", now_ms - 3 * day_ms),
         room(3, "nova", now_ms - day_ms / 4),
-        StoreJob::Append { record, ack: None },
+        StoreJob::Append {
+            record,
+            author: outbox::channel(16).0,
+            ack: None,
+        },
     ]);
     let loaded = store.load(50).unwrap();
     let mut h = Harness::loaded(loaded);
@@ -700,14 +708,14 @@ fn room_creation_is_limited_per_connection_address_and_server() {
 #[test]
 fn a_password_check_outlived_by_its_room_does_not_open_the_next_one() {
     let mut store = Store::open(":memory:").unwrap();
-    store.apply(vec![StoreJob::CreateRoom {
+    store.apply(vec![StoreJob::CreateRoom(store::NewRoom {
         id: 1,
         name: "cofre".into(),
         key: "cofre".into(),
         password_hash: Some(password::hash("123")),
         creator: "Ana".into(),
         created_at: now_millis(),
-    }]);
+    })]);
     let mut h = Harness::loaded(store.load(50).unwrap());
     h.hub.room_rules.remove_after = Some(DAY);
     h.user(1, "Ana");
@@ -745,13 +753,15 @@ fn stored_rooms_that_are_now_one_name_keep_the_first_and_removal_spares_it() {
     // A database from version 1, which compared names by lower-casing only, may hold
     // rooms the stricter rules call one name: Latin `Ana` and Cyrillic `Аna`.
     let mut store = Store::open(":memory:").unwrap();
-    let room = |id: i64, name: &str, created_at: u64| StoreJob::CreateRoom {
-        id,
-        name: name.into(),
-        key: name.to_lowercase(),
-        password_hash: None,
-        creator: "Beto".into(),
-        created_at,
+    let room = |id: i64, name: &str, created_at: u64| {
+        StoreJob::CreateRoom(store::NewRoom {
+            id,
+            name: name.into(),
+            key: name.to_lowercase(),
+            password_hash: None,
+            creator: "Beto".into(),
+            created_at,
+        })
     };
     let day_ms = DAY.as_millis() as u64;
     store.apply(vec![
@@ -968,4 +978,87 @@ fn checks_take_turns_by_address() {
     // busy address, not behind all its connections.
     assert_eq!(order, [1, 2, 9, 3, 4, 5]);
     assert_eq!(h.next(9)["type"], "joined");
+}
+
+#[test]
+fn a_room_the_store_cannot_keep_is_removed_and_its_creator_told() {
+    let mut h = Harness::new();
+    h.user(1, "Ana");
+    h.user(2, "Beto");
+    h.send(1, json!({"type": "create", "room": "sala", "ref": "c"}));
+    h.send(1, json!({"type": "join", "room": "sala", "ref": "j"}));
+    h.send(2, json!({"type": "join", "room": "sala"}));
+    let ana = h.frames(1);
+    assert_eq!(ana[0]["type"], "created", "at once, as in version 1");
+    assert_eq!(ana[1]["type"], "joined");
+    h.frames(2);
+    let jobs: Vec<StoreJob> = h.store_rx.try_iter().collect();
+    let id = match jobs.as_slice() {
+        [StoreJob::CreateRoom(room)] => room.id,
+        _ => panic!("one job, the room"),
+    };
+    h.hub.handle(
+        HubInput::Store(StoreDone::RoomStored { id, stored: false }),
+        h.now,
+    );
+    let removed = json!({"type": "room_removed", "room": "sala"});
+    let ana = h.frames(1);
+    assert_eq!(ana[0], removed);
+    assert_eq!(
+        (ana[1]["code"].as_str(), ana[1].get("ref")),
+        (Some("unavailable"), None),
+        "the create had its reply; this says the room is gone"
+    );
+    assert_eq!(h.frames(2), vec![removed]);
+    h.send(2, json!({"type": "text", "room": "sala", "text": "x"}));
+    assert_eq!(h.error_code(2), "no_such_room");
+    h.send(2, json!({"type": "list"}));
+    assert_eq!(h.next(2)["rooms"], json!([]));
+    h.advance(WINDOW);
+    assert_eq!(
+        h.frames(1),
+        Vec::<Value>::new(),
+        "no presence for a room gone"
+    );
+    h.send(2, json!({"type": "create", "room": "sala"}));
+    h.run_store();
+    assert_eq!(h.next(2)["type"], "created", "the name is free again");
+}
+
+#[test]
+fn no_id_is_handed_out_past_the_reservation() {
+    let mut store = Store::open(":memory:").unwrap();
+    let mut loaded = store.load(crate::room::RECENT_CAPACITY).unwrap();
+    loaded.ids_reserved_up_to = loaded.last_message_id + 2;
+    let mut h = Harness::loaded(loaded);
+    h.user(1, "Ana");
+    h.send(1, json!({"type": "create", "room": "r"}));
+    h.send(1, json!({"type": "join", "room": "r"}));
+    h.run_store();
+    h.frames(1);
+    for i in 0..3 {
+        h.send(
+            1,
+            json!({"type": "text", "room": "r", "text": format!("m{i}"), "ref": i}),
+        );
+    }
+    let frames = h.frames(1);
+    let sent: Vec<&Value> = frames.iter().filter(|f| f["type"] == "message").collect();
+    assert_eq!(sent.len(), 2, "two ids were reserved");
+    let refused = frames.iter().find(|f| f["type"] == "error").unwrap();
+    assert_eq!(
+        (refused["code"].as_str(), refused["ref"].as_i64()),
+        (Some("unavailable"), Some(2))
+    );
+    // The hub asked for more ids when it ran low; once they are kept, messages flow again.
+    h.run_store();
+    h.frames(1);
+    h.send(
+        1,
+        json!({"type": "text", "room": "r", "text": "de novo", "ref": 3}),
+    );
+    h.run_store();
+    let frames = h.frames(1);
+    assert!(frames.iter().any(|f| f["text"] == "de novo"), "{frames:?}");
+    assert!(frames.iter().any(|f| f["type"] == "ack" && f["ref"] == 3));
 }

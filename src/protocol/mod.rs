@@ -57,6 +57,8 @@ pub enum ErrorCode {
     NameRegistered,
     /// Accounts: guests are off, or the command is for accounts only.
     SignInRequired,
+    /// The server's storage is failing: the command could not be carried out (1.1).
+    Unavailable,
 }
 
 /// A command the server refuses: the code clients act on and a message people read.

@@ -13,7 +13,7 @@ impl Store {
         )
         .map_err(context("cannot open the database to back up"))?;
         // Only papo's own files: the same checks as at start, which only read.
-        if super::schema::recognise(&source)?.version == 0 {
+        if super::schema::recognise(&source)?.0 == 0 {
             return Err(StoreError::NotPapo("it is empty".into()));
         }
         let mut target = Connection::open(out).map_err(context("cannot create the backup file"))?;

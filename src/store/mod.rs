@@ -1,29 +1,59 @@
 //! Persistence in SQLite. This file owns the store thread: it holds the connection,
-//! writes in batched transactions (group commit), acks messages once committed, and
-//! answers `history`. The schema and opening the file are in `schema`, the backup in
-//! `backup`, and what is kept of each area in `rooms`, `messages` and `accounts`.
+//! writes in batched transactions (group commit), answers every job once its fate is known
+//! (an `ack` once committed, `unavailable` if it cannot be kept), and answers `history`.
+//! The file's checks and schema are in `schema`, ids that survive a crash in `ids`, the
+//! healthz flag and the failure log in `health`, the backup in `backup`, and what is kept
+//! of each area in `rooms`, `messages` and `accounts`.
+//!
+//! A batch is one transaction, and every job in it is one SQL statement (or runs in a
+//! savepoint of its own). When a statement fails SQLite undoes that statement alone and
+//! the transaction goes on, so a job that breaks (a constraint, a trigger) fails alone
+//! and the rest of its batch is committed. If SQLite had to cancel the whole transaction
+//! instead (it may, on a full disk or an I/O error, or when a trigger says so), the batch
+//! runs again without the job that broke it when that job alone was at fault; when the
+//! database itself is failing (read-only, full, locked past the busy timeout), every job
+//! of the batch is answered `unavailable` at once, never retried one by one, so the
+//! answers come within a few seconds.
 
 pub mod accounts;
 mod backup;
+mod health;
+mod ids;
 mod messages;
 mod rooms;
 mod schema;
 
+pub use health::Health;
+pub use ids::ID_BLOCK;
 pub use messages::MessageRecord;
-pub use rooms::StoredRoom;
-pub use schema::SCHEMA_VERSION;
+pub use rooms::{NewRoom, StoredRoom};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 use crate::outbox::{EncodedFrame, Outbox};
-use crate::protocol::Ref;
-use crossbeam_channel::{Receiver, Sender};
-use rusqlite::{Connection, OptionalExtension};
+use crate::protocol::{error_json, ErrorCode, Event, Ref, Rejection};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use rusqlite::Connection;
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Jobs waiting for the store thread.
 pub const STORE_QUEUE: usize = 65_536;
 /// Jobs written in one transaction at most.
 const BATCH: usize = 4096;
+/// How long a write waits for another process's lock on the file before it fails (and
+/// its jobs are answered `unavailable`): short, because people wait for those answers, and
+/// long beside what the operator's `papo user …` holds it for (one small transaction, its
+/// password hashed before it begins).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The same while the database is known to be failing: jobs are answered at once rather
+/// than each batch waiting its turn to fail, which would add up along the queue. The probe
+/// waits the full `BUSY_TIMEOUT`.
+const BUSY_TIMEOUT_FAILING: Duration = Duration::from_millis(100);
+/// While the database cannot be written and no job comes, how often the store tries a
+/// write of its own, so `/healthz` turns back to 200 without traffic (a load balancer
+/// that stopped sending any would otherwise never see the recovery).
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 /// Why the store cannot open or load a database.
 #[derive(Debug)]
@@ -36,6 +66,8 @@ pub enum StoreError {
     UnknownVersion { found: i64 },
     /// A database papo did not create; says how it knows.
     NotPapo(String),
+    /// The file cannot be written by this process.
+    ReadOnly,
 }
 
 impl fmt::Display for StoreError {
@@ -57,6 +89,11 @@ impl fmt::Display for StoreError {
                 "not a papo database: {why}; papo left it untouched (give --db a new file or \
                  a papo database)"
             ),
+            StoreError::ReadOnly => write!(
+                f,
+                "the file is read-only for papo, which must write every message it keeps \
+                 (check the file's owner and permissions); it was left untouched"
+            ),
         }
     }
 }
@@ -68,31 +105,54 @@ fn context(what: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
 }
 
 /// What the hub starts from.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Loaded {
     pub rooms: Vec<StoredRoom>,
+    /// Ids after this one are free; no message, stored or possibly seen before a crash,
+    /// has one of them.
     pub last_message_id: u64,
+    /// Ids up to this one are reserved durably: the hub may hand them out.
+    pub ids_reserved_up_to: u64,
     /// Accounts, sessions, memberships and read marks.
     pub accounts: accounts::LoadedAccounts,
 }
 
+/// What an empty store loads: nothing, and the first block of ids reserved. For tests and
+/// tools; a server always starts from `Store::load`, which also writes the reservation.
+impl Default for Loaded {
+    fn default() -> Self {
+        Loaded {
+            rooms: Vec::new(),
+            last_message_id: 0,
+            ids_reserved_up_to: ID_BLOCK,
+            accounts: Default::default(),
+        }
+    }
+}
+
 /// Work for the store thread.
 pub enum StoreJob {
-    CreateRoom {
-        id: i64,
-        name: String,
-        key: String,
-        password_hash: Option<String>,
-        creator: String,
-        created_at: u64,
-    },
-    /// Keep a message; once committed, push `ack` (if any) to the sender.
+    /// Keep a new room; the hub hears back with `StoreDone::RoomStored`.
+    CreateRoom(NewRoom),
+    /// Keep a message. Once committed, `author` gets an `ack` carrying `ack` if that is
+    /// set (a `text` with a `ref`); if the message cannot be kept, `author` gets
+    /// `unavailable`, with that ref, or none when the command's reply was already given
+    /// (a DM) or it had none.
     Append {
         record: MessageRecord,
-        ack: Option<(Outbox, Arc<EncodedFrame>)>,
+        author: Outbox,
+        ack: Option<Ref>,
     },
     /// Forget a room: its row and every message it had.
     DeleteRoom { id: i64 },
+    /// A message id was used by something not kept (a DM with a guest): ids continue
+    /// after it across a restart all the same. (Reserved ids already cover it; kept so
+    /// the mark never lags what was handed out.)
+    UsedId(u64),
+    /// Keep a change to accounts, sessions, memberships or read marks.
+    Account(accounts::AccountWrite),
+    /// Answer a `dm_history` command straight to the asking connection.
+    DmHistory(accounts::DmHistoryQuery),
     /// Answer a `history` command straight to the asking connection.
     History {
         room_id: i64,
@@ -102,128 +162,201 @@ pub enum StoreJob {
         reference: Option<Ref>,
         reply: Outbox,
     },
-    /// A message id was used by something not kept (a DM with a guest): ids continue
-    /// after it across a restart all the same.
-    UsedId(u64),
-    /// Keep a change to accounts, sessions, memberships or read marks.
-    Account(accounts::AccountWrite),
-    /// Answer a `dm_history` command straight to the asking connection.
-    DmHistory(accounts::DmHistoryQuery),
+    /// Reserve message ids up to `up_to`; the hub hears back with `StoreDone::IdsReserved`.
+    ReserveIds { up_to: u64 },
+    /// The hub stops cleanly, and `last_id` is the last message id it handed out.
+    Finish { last_id: u64 },
+}
+
+/// What the hub hears back from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreDone {
+    /// The room with this id is kept (`stored`), or could not be.
+    RoomStored { id: i64, stored: bool },
+    /// Ids up to `up_to` are reserved; `None` when the reservation could not be written.
+    IdsReserved { up_to: Option<u64> },
+}
+
+/// How one job went: its output (a `history` or `dm_history` reply) or why it failed.
+type Outcome = Result<Option<Arc<EncodedFrame>>, Failure>;
+
+/// Why a job failed, kept for the log and for deciding what else to do.
+#[derive(Debug, Clone)]
+struct Failure {
+    message: String,
+    /// The job alone was at fault (a constraint, a trigger); the database works.
+    job_only: bool,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        Failure {
+            message: e.to_string(),
+            job_only: matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TooBig)
+            ),
+        }
+    }
+}
+
+/// A transaction SQLite cancelled, or could not start or commit.
+struct Cancelled {
+    /// The job whose statement it was cancelled in, if any.
+    culprit: Option<usize>,
+    failure: Failure,
 }
 
 pub struct Store {
     conn: Connection,
+    /// Whether writes work: for `/healthz` and the failure log.
+    condition: health::Condition,
+    /// How long SQLite waits for another process's lock now (see `BUSY_TIMEOUT`).
+    busy_timeout: Duration,
 }
 
 impl Store {
-    /// Rooms with their newest `recent` messages, and the last id used.
-    pub fn load(&self, recent: usize) -> Result<Loaded, StoreError> {
-        let load = context("cannot load the database");
-        let mut loaded = Loaded {
-            rooms: self.load_rooms()?,
-            last_message_id: 0,
-            accounts: accounts::load(&self.conn).map_err(context("cannot load accounts"))?,
-        };
-        for room in &mut loaded.rooms {
-            let messages = messages::query_messages(&self.conn, room.id, &room.name, None, recent)
+    /// The flag `/healthz` reads.
+    pub fn health(&self) -> Health {
+        self.condition.health.clone()
+    }
+
+    /// Rooms with their newest `recent` messages, the last id used, and the first block
+    /// of ids reserved. Reserving is the first write: a database papo cannot write (a
+    /// full disk, a read-only directory) fails here, before the server starts.
+    pub fn load(&mut self, recent: usize) -> Result<Loaded, StoreError> {
+        let mut rooms = self.load_rooms()?;
+        for room in &mut rooms {
+            room.recent = messages::query_messages(&self.conn, room.id, &room.name, None, recent)
                 .map_err(context("cannot load messages"))?;
-            room.recent = messages;
         }
-        let last: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT max((SELECT coalesce(max(id), 0) FROM messages),
-                            (SELECT coalesce(max(last_id), 0) FROM id_high_water))",
-                [],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(load)?
-            .flatten();
-        loaded.last_message_id = last.unwrap_or(0) as u64;
-        Ok(loaded)
+        let accounts = accounts::load(&self.conn).map_err(context("cannot load accounts"))?;
+        let last_message_id = self.last_id_used()?;
+        let ids_reserved_up_to = last_message_id + ID_BLOCK;
+        ids::reserve(&self.conn, ids_reserved_up_to).map_err(context(
+            "cannot write to the database (papo must: check the file's and its directory's \
+             permissions, and the free disk space)",
+        ))?;
+        Ok(Loaded {
+            rooms,
+            last_message_id,
+            ids_reserved_up_to,
+            accounts,
+        })
     }
 
-    /// Applies a batch of jobs in one transaction, then sends what waited for the commit.
-    pub fn apply(&mut self, jobs: Vec<StoreJob>) {
-        let mut after_commit: Vec<(Outbox, Arc<EncodedFrame>)> = Vec::new();
-        if let Err(e) = self.write_batch(jobs, &mut after_commit) {
-            // The acks of an uncommitted batch are never sent: a client that got an ack
-            // can count on its message being kept.
-            log::error!(
-                "database write failed, {} replies withheld: {e}",
-                after_commit.len()
-            );
-            return;
+    /// Applies a batch of jobs in one transaction, then answers each: what waited for the
+    /// commit goes to the connections, and what the hub waits for is returned.
+    pub fn apply(&mut self, jobs: Vec<StoreJob>) -> Vec<StoreDone> {
+        let outcomes = self.write(&jobs);
+        let failed: Vec<&Failure> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+        if let Some(first) = failed.first() {
+            let database = failed.iter().any(|f| !f.job_only);
+            self.condition
+                .failed(failed.len(), &first.message, database);
+        } else {
+            let wrote = jobs
+                .iter()
+                .any(|job| !matches!(job, StoreJob::History { .. } | StoreJob::DmHistory(_)));
+            self.condition.succeeded(wrote);
         }
-        for (outbox, frame) in after_commit {
-            outbox.push(frame);
+        let mut done = Vec::new();
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            settle(job, outcome, &mut done);
         }
+        done
     }
 
-    fn write_batch(
-        &mut self,
-        jobs: Vec<StoreJob>,
-        after_commit: &mut Vec<(Outbox, Arc<EncodedFrame>)>,
-    ) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
-        for job in jobs {
-            match job {
-                StoreJob::CreateRoom {
-                    id,
-                    name,
-                    key,
-                    password_hash,
-                    creator,
-                    created_at,
-                } => rooms::insert_room(
-                    &tx,
-                    id,
-                    &name,
-                    &key,
-                    password_hash.as_deref(),
-                    &creator,
-                    created_at,
-                )?,
-                StoreJob::Append { record, ack } => {
-                    messages::insert_message(&tx, &record)?;
-                    after_commit.extend(ack);
+    /// Runs the jobs, in one transaction as long as that works; an outcome per job.
+    fn write(&mut self, jobs: &[StoreJob]) -> Vec<Outcome> {
+        self.wait_for_locks(if self.condition.health.writable() {
+            BUSY_TIMEOUT
+        } else {
+            BUSY_TIMEOUT_FAILING
+        });
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
+        let mut attempt: Vec<usize> = (0..jobs.len()).collect();
+        loop {
+            match self.try_transaction(jobs, &attempt) {
+                Ok(results) => {
+                    for (i, outcome) in results {
+                        outcomes[i] = Some(outcome);
+                    }
+                    break;
                 }
-                StoreJob::DeleteRoom { id } => rooms::delete_room(&tx, id)?,
-                StoreJob::History {
-                    room_id,
-                    room_name,
-                    before,
-                    limit,
-                    reference,
-                    reply,
-                } => {
-                    // Same connection, same transaction: it sees every message written before it.
-                    let json = messages::history_json(
-                        &tx,
-                        room_id,
-                        &room_name,
-                        before,
-                        limit,
-                        reference.as_ref(),
-                    )?;
-                    after_commit.push((reply, EncodedFrame::text(&json)));
+                // One job made SQLite cancel the whole transaction: fail that job, and run
+                // the others again. Each round removes a job, so this ends.
+                Err(Cancelled {
+                    culprit: Some(i),
+                    failure,
+                }) if failure.job_only => {
+                    outcomes[i] = Some(Err(failure));
+                    attempt.retain(|&j| j != i);
                 }
-                StoreJob::Account(write) => accounts::apply(&tx, write)?,
-                StoreJob::UsedId(id) => {
-                    tx.prepare_cached(
-                        "INSERT INTO id_high_water (one, last_id) VALUES (1, ?1)
-                         ON CONFLICT (one) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-                    )?
-                    .execute([id as i64])?;
-                }
-                StoreJob::DmHistory(query) => {
-                    let frame = accounts::dm_history(&tx, &query)?;
-                    after_commit.push((query.reply, frame));
+                // The database itself fails: answer everyone now. A read may still work
+                // on its own (a full or read-only disk still reads).
+                Err(Cancelled { failure, .. }) => {
+                    for &i in &attempt {
+                        outcomes[i] = Some(match &jobs[i] {
+                            StoreJob::History { .. } | StoreJob::DmHistory(_) => {
+                                run_job(&self.conn, &jobs[i]).map_err(|e| Failure::of(&e))
+                            }
+                            _ => Err(failure.clone()),
+                        });
+                    }
+                    break;
                 }
             }
         }
-        tx.commit()
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every job has an outcome"))
+            .collect()
+    }
+
+    /// The jobs `attempt` (indexes into `jobs`) in one transaction.
+    fn try_transaction(
+        &mut self,
+        jobs: &[StoreJob],
+        attempt: &[usize],
+    ) -> Result<Vec<(usize, Outcome)>, Cancelled> {
+        let cancelled = |culprit, e: rusqlite::Error| Cancelled {
+            culprit,
+            failure: Failure::of(&e),
+        };
+        let tx = self.conn.transaction().map_err(|e| cancelled(None, e))?;
+        let mut results = Vec::with_capacity(attempt.len());
+        for &i in attempt {
+            match run_job(&tx, &jobs[i]) {
+                Ok(output) => results.push((i, Ok(output))),
+                // The job alone was at fault: SQLite undid its statement and the
+                // transaction goes on without it.
+                Err(e) if Failure::of(&e).job_only && !tx.is_autocommit() => {
+                    results.push((i, Err(Failure::of(&e))))
+                }
+                // The database itself fails (or SQLite cancelled the transaction): stop
+                // here, rather than have every later job wait out the lock in turn.
+                Err(e) => return Err(cancelled(Some(i), e)),
+            }
+        }
+        tx.commit().map_err(|e| cancelled(None, e))?;
+        Ok(results)
+    }
+
+    /// While the database is failing and nothing else comes: one small write, which
+    /// turns `/healthz` back to 200 once it works.
+    fn probe(&mut self) {
+        self.wait_for_locks(BUSY_TIMEOUT);
+        match ids::reserve(&self.conn, 0) {
+            Ok(()) => self.condition.succeeded(true),
+            Err(e) => self.condition.failed(0, &e.to_string(), true),
+        }
+    }
+
+    fn wait_for_locks(&mut self, timeout: Duration) {
+        if self.busy_timeout != timeout && self.conn.busy_timeout(timeout).is_ok() {
+            self.busy_timeout = timeout;
+        }
     }
 
     /// The SQLite connection, for the operator's commands run on the file.
@@ -245,25 +378,168 @@ impl Store {
     }
 }
 
+/// One job's statement; a `history` job returns its reply.
+fn run_job(conn: &Connection, job: &StoreJob) -> rusqlite::Result<Option<Arc<EncodedFrame>>> {
+    match job {
+        StoreJob::CreateRoom(room) => rooms::insert_room(conn, room)?,
+        StoreJob::Append { record, .. } => messages::insert_message(conn, record)?,
+        // Two statements: a savepoint keeps them one job (see the file's header).
+        StoreJob::DeleteRoom { id } => in_savepoint(conn, |conn| rooms::delete_room(conn, *id))?,
+        StoreJob::History {
+            room_id,
+            room_name,
+            before,
+            limit,
+            reference,
+            ..
+        } => {
+            // Same connection, same transaction: it sees every message written before it.
+            let json = messages::history_json(
+                conn,
+                *room_id,
+                room_name,
+                *before,
+                *limit,
+                reference.as_ref(),
+            )?;
+            return Ok(Some(EncodedFrame::text(&json)));
+        }
+        StoreJob::DmHistory(query) => return accounts::dm_history(conn, query).map(Some),
+        StoreJob::ReserveIds { up_to } => ids::reserve(conn, *up_to)?,
+        StoreJob::UsedId(id) => ids::reserve(conn, *id)?,
+        // Some writes are several statements: a savepoint keeps each one job.
+        StoreJob::Account(write) => {
+            in_savepoint(conn, |conn| accounts::apply(conn, write.clone()))?
+        }
+        StoreJob::Finish { last_id } => ids::release_to(conn, *last_id)?,
+    }
+    Ok(None)
+}
+
+/// Answers a job now that its fate is known.
+fn settle(job: StoreJob, outcome: Outcome, done: &mut Vec<StoreDone>) {
+    match job {
+        StoreJob::CreateRoom(room) => done.push(StoreDone::RoomStored {
+            id: room.id,
+            stored: outcome.is_ok(),
+        }),
+        StoreJob::Append {
+            record,
+            author,
+            ack,
+        } => match outcome {
+            Ok(_) => {
+                if let Some(reference) = ack {
+                    let json = Event::Ack {
+                        id: Some(record.id),
+                        ts: Some(record.ts),
+                        reference: Some(&reference),
+                    }
+                    .to_json();
+                    author.push(EncodedFrame::text(&json));
+                }
+            }
+            Err(_) => {
+                let message = format!(
+                    "message {} could not be kept: the server's storage is failing",
+                    record.id
+                );
+                author.push(unavailable(message, ack.as_ref()));
+            }
+        },
+        StoreJob::History {
+            room_name,
+            reference,
+            reply,
+            ..
+        } => match outcome {
+            Ok(frame) => {
+                reply.push(frame.unwrap_or_else(|| EncodedFrame::text("")));
+            }
+            Err(_) => {
+                let message = format!(
+                    "the history of {room_name} cannot be read: the server's storage is failing"
+                );
+                reply.push(unavailable(message, reference.as_ref()));
+            }
+        },
+        StoreJob::DmHistory(query) => match outcome {
+            Ok(Some(frame)) => {
+                query.reply.push(frame);
+            }
+            _ => {
+                let message = format!(
+                    "the messages with {} cannot be read: the server's storage is failing",
+                    query.partner_name
+                );
+                query
+                    .reply
+                    .push(unavailable(message, query.reference.as_ref()));
+            }
+        },
+        // The hub answered these already; a failure is in the log (see `health`), and the
+        // change is lost with the rest of what the failing database could not keep.
+        StoreJob::Account(_) | StoreJob::UsedId(_) => {}
+        StoreJob::ReserveIds { up_to } => done.push(StoreDone::IdsReserved {
+            up_to: outcome.is_ok().then_some(up_to),
+        }),
+        StoreJob::DeleteRoom { id } => {
+            if let Err(failure) = outcome {
+                // The hub has removed the room already; it comes back at the next start.
+                log::warn!("room {id} could not be deleted: {}", failure.message);
+            }
+        }
+        StoreJob::Finish { .. } => {}
+    }
+}
+
+/// Runs a job of more than one statement so that it fails whole: SQLite undoes a failed
+/// statement alone, and the savepoint undoes the job's earlier ones.
+fn in_savepoint(
+    conn: &Connection,
+    job: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match job(conn) {
+        Ok(()) => conn.execute_batch("RELEASE job"),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn unavailable(message: String, reference: Option<&Ref>) -> Arc<EncodedFrame> {
+    let rejection = Rejection::new(ErrorCode::Unavailable, message);
+    EncodedFrame::text(&error_json(&rejection, reference))
+}
+
 /// How often the store looks for changes other processes (`papo user …`) made to the file.
-const CHANGE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+const CHANGE_POLL: Duration = Duration::from_secs(1);
 
 /// The store thread: takes whatever jobs are waiting (up to `BATCH`), applies them in one
-/// transaction, and repeats until every sender is gone. Once a second it also looks for
-/// account changes made by the operator's commands and hands them to `changed`.
+/// transaction, hands the hub what it waits for (`done`), and repeats until every sender
+/// is gone. Once a second it also looks for account changes made by the operator's
+/// commands and hands them to `changed`; while the database is failing it tries a write of
+/// its own every `PROBE_EVERY` when no job comes.
 pub fn run(
     mut store: Store,
     jobs: Receiver<StoreJob>,
     last_change: i64,
     changed: impl Fn(Vec<accounts::AccountChange>),
+    mut done: impl FnMut(StoreDone),
 ) {
     let mut watch = accounts::ChangeWatch::new(&store.conn, last_change)
         .map_err(|e| log::error!("cannot watch the database for account changes: {e}"))
         .ok();
-    let mut next_poll = std::time::Instant::now() + CHANGE_POLL;
+    let mut next_poll = Instant::now() + CHANGE_POLL;
+    let mut next_probe = Instant::now() + PROBE_EVERY;
     loop {
-        if std::time::Instant::now() >= next_poll {
-            next_poll = std::time::Instant::now() + CHANGE_POLL;
+        let now = Instant::now();
+        if now >= next_poll {
+            next_poll = now + CHANGE_POLL;
             if let Some(watch) = &mut watch {
                 match watch.poll(&store.conn) {
                     Ok(changes) if !changes.is_empty() => changed(changes),
@@ -274,8 +550,14 @@ pub fn run(
         }
         let first = match jobs.recv_deadline(next_poll) {
             Ok(job) => job,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                if !store.condition.health.writable() && Instant::now() >= next_probe {
+                    store.probe();
+                    next_probe = Instant::now() + PROBE_EVERY;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -285,10 +567,16 @@ pub fn run(
                 Err(_) => break,
             }
         }
-        store.apply(batch);
+        for answer in store.apply(batch) {
+            done(answer);
+        }
+        next_probe = Instant::now() + PROBE_EVERY;
     }
 }
 
 pub fn queue() -> (Sender<StoreJob>, Receiver<StoreJob>) {
     crossbeam_channel::bounded(STORE_QUEUE)
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,6 +16,23 @@ pub struct StoredRoom {
     pub recent: Vec<(u64, String)>,
 }
 
+/// A new room to keep, as the hub made it.
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    /// Its id, chosen by the hub (rooms are numbered in creation order).
+    pub id: i64,
+    /// The name as its creator spelled it.
+    pub name: String,
+    /// The folded name, unique: what makes two spellings one room.
+    pub key: String,
+    /// The argon2id hash of a protected room's password; never the password.
+    pub password_hash: Option<String>,
+    /// Who made it, for the operator.
+    pub creator: String,
+    /// When, in ms since the epoch.
+    pub created_at: u64,
+}
+
 impl Store {
     /// Every room, in creation order, without its messages.
     pub(super) fn load_rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
@@ -43,19 +60,18 @@ impl Store {
 }
 
 /// Writes a new room (inside the batch's transaction).
-pub(super) fn insert_room(
-    conn: &Connection,
-    id: i64,
-    name: &str,
-    key: &str,
-    password_hash: Option<&str>,
-    creator: &str,
-    created_at: u64,
-) -> rusqlite::Result<()> {
+pub(super) fn insert_room(conn: &Connection, room: &NewRoom) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO rooms (id, name, name_key, password_hash, creator, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id, name, key, password_hash, creator, created_at as i64])?;
+    .execute(params![
+        room.id,
+        room.name,
+        room.key,
+        room.password_hash,
+        room.creator,
+        room.created_at as i64
+    ])?;
     Ok(())
 }
 

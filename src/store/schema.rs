@@ -3,8 +3,9 @@
 //!
 //! papo marks its files with `PRAGMA application_id`, set by the migration that creates
 //! the schema, so a file is recognised as papo's by its header, not by guessing from its
-//! tables. Files written by version 1 (schema version 1, no mark) are recognised by their
-//! exact tables and marked when first opened. Anything else, another program's database,
+//! tables. Files written before the mark (schema versions 1 and 2, no mark) are recognised
+//! by having exactly the tables, columns and indexes papo's own migrations make for their
+//! version, and are marked when first opened. Anything else, another program's database,
 //! a version papo never wrote, is refused before a single byte of it changes: no journal
 //! mode switched, no `-wal` left beside it.
 
@@ -41,37 +42,9 @@ const MIGRATIONS: &[&str] = &[
     accounts::MIGRATION,
 ];
 
-/// The schema objects of version 1 and the columns of its tables: what an unmarked file
-/// must hold, exactly, to be taken as one version-1 papo wrote.
-const VERSION_1_OBJECTS: &[(&str, &str, &[&str])] = &[
-    (
-        "table",
-        "rooms",
-        &[
-            "id",
-            "name",
-            "name_key",
-            "password_hash",
-            "creator",
-            "created_at",
-        ],
-    ),
-    (
-        "table",
-        "messages",
-        &["id", "room_id", "sender", "recipient", "text", "ts"],
-    ),
-    ("index", "messages_by_room", &[]),
-];
-
-/// What the file turned out to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Recognised {
-    /// Its schema version: where migrations start.
-    pub(super) version: i64,
-    /// Whether its header already carries papo's mark.
-    marked: bool,
-}
+/// The last schema version papo wrote without its mark: unmarked files up to it are
+/// papo's if their schema is exactly what the migrations make.
+const LAST_UNMARKED_VERSION: i64 = 2;
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`; `:memory:` makes a
@@ -87,9 +60,21 @@ impl Store {
             Connection::open_with_flags(Path::new(path), flags)
         }
         .map_err(context("cannot open the database"))?;
+        // A file this process cannot write is refused at start rather than served
+        // degraded: nobody is connected yet, so nothing is lost by not starting, the
+        // operator sees the reason at once, and a server that cannot keep a single message
+        // would only turn every room and message away with `unavailable`. (A database that
+        // fails later is served degraded: see `health`.) Checked before the first read,
+        // which would leave `-wal` and `-shm` files beside a WAL-mode database.
+        if conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(context("cannot open the database"))?
+        {
+            return Err(StoreError::ReadOnly);
+        }
         // Only reads until the file is recognised; a file that is not a database at all
         // fails at the first of them.
-        let found = recognise(&conn)?;
+        let (found, marked) = recognise(&conn)?;
         if path != ":memory:" {
             let mode: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
@@ -98,20 +83,31 @@ impl Store {
                 log::warn!("the database stays in {mode} journal mode");
             }
         }
-        // Another process (the operator's `papo user …`) may hold the write lock for a
-        // moment: wait for it rather than fail a batch.
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(context("cannot set the busy timeout"))?;
         // FULL: a commit is on disk before its acks go out, even across a power cut.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(context("cannot set synchronous mode"))?;
-        let mut store = Store { conn };
-        store.migrate(found)?;
+        // Another process (the operator's `papo user …`) may hold the write lock for a
+        // moment: wait for it rather than fail a batch (see `BUSY_TIMEOUT`).
+        conn.busy_timeout(super::BUSY_TIMEOUT)
+            .map_err(context("cannot set the busy timeout"))?;
+        let mut store = Store {
+            conn,
+            condition: Default::default(),
+            busy_timeout: super::BUSY_TIMEOUT,
+        };
+        store.migrate(found, marked)?;
+        // A message must belong to a room that is kept: a room the store could not keep is
+        // removed by the hub, and a message sent into it meanwhile fails with it rather
+        // than being kept under a room that does not exist.
+        store
+            .conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(context("cannot turn on foreign keys"))?;
         Ok(store)
     }
 
-    fn migrate(&mut self, found: Recognised) -> Result<(), StoreError> {
-        for version in found.version..SCHEMA_VERSION {
+    fn migrate(&mut self, found: i64, marked: bool) -> Result<(), StoreError> {
+        for version in found..SCHEMA_VERSION {
             let tx = self
                 .conn
                 .transaction()
@@ -125,19 +121,20 @@ impl Store {
             tx.commit().map_err(context("migration failed"))?;
             log::info!("database migrated to schema version {}", version + 1);
         }
-        if !found.marked && found.version == SCHEMA_VERSION {
-            // A version-1 file, recognised by its tables, already current: mark it.
+        if !marked && found == SCHEMA_VERSION {
+            // Written before the mark, recognised by its schema, already current.
             self.conn
                 .pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(context("cannot mark the database as papo's"))?;
-            log::info!("database written by papo version 1 adopted and marked as papo's");
+            log::info!("database written before papo marked its files: marked as papo's");
         }
         Ok(())
     }
 }
 
-/// Reads what the file is and decides whether papo may use it, writing nothing.
-pub(super) fn recognise(conn: &Connection) -> Result<Recognised, StoreError> {
+/// Reads what the file is and decides whether papo may use it, writing nothing; if so,
+/// its schema version (0: empty, to be created) and whether it carries papo's mark.
+pub(super) fn recognise(conn: &Connection) -> Result<(i64, bool), StoreError> {
     let read = || context("cannot read the database");
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
@@ -154,29 +151,33 @@ pub(super) fn recognise(conn: &Connection) -> Result<Recognised, StoreError> {
             Err(StoreError::NewerSchema { found: version })
         }
         APPLICATION_ID if version == 0 => Err(StoreError::UnknownVersion { found: version }),
-        APPLICATION_ID => Ok(Recognised {
-            version,
-            marked: true,
-        }),
-        0 if version == 0 && objects.is_empty() => Ok(Recognised {
-            version: 0,
-            marked: false,
-        }),
-        0 if version == 1 && is_version_1(conn, &objects).map_err(read())? => Ok(Recognised {
-            version: 1,
-            marked: false,
-        }),
+        APPLICATION_ID => Ok((version, true)),
+        0 if version == 0 && objects.is_empty() => Ok((0, false)),
+        0 if (1..=LAST_UNMARKED_VERSION).contains(&version)
+            && shape(conn).map_err(read())? == reference_shape(version).map_err(read())? =>
+        {
+            Ok((version, false))
+        }
         0 if version > SCHEMA_VERSION => Err(StoreError::NotPapo(format!(
             "it has schema version {version} but not papo's mark, which this papo and every \
              newer papo set"
         ))),
         0 if objects.is_empty() => Err(StoreError::UnknownVersion { found: version }),
         0 => {
-            let names: Vec<&str> = objects.iter().map(|(_, name)| name.as_str()).collect();
-            Err(StoreError::NotPapo(format!(
-                "it holds tables papo did not create ({})",
-                names.join(", ")
-            )))
+            let papos = reference_shape(SCHEMA_VERSION).map_err(read())?;
+            let foreign: Vec<&str> = objects
+                .iter()
+                .map(|(_, name)| name.as_str())
+                .filter(|name| !papos.iter().any(|(_, papo, _)| papo == name))
+                .collect();
+            Err(StoreError::NotPapo(if foreign.is_empty() {
+                format!("its tables are not the ones papo makes for schema version {version}")
+            } else {
+                format!(
+                    "it holds tables papo did not create ({})",
+                    foreign.join(", ")
+                )
+            }))
         }
         other => Err(StoreError::NotPapo(format!(
             "its application_id {other:#x} marks it as another program's"
@@ -191,28 +192,25 @@ fn schema_objects(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> 
         .collect()
 }
 
-/// Whether the objects are exactly version 1's, with its columns.
-fn is_version_1(conn: &Connection, objects: &[(String, String)]) -> rusqlite::Result<bool> {
-    let mut expected: Vec<(&str, &str)> = VERSION_1_OBJECTS
-        .iter()
-        .map(|(kind, name, _)| (*kind, *name))
-        .collect();
-    expected.sort();
-    let found: Vec<(&str, &str)> = objects
-        .iter()
-        .map(|(kind, name)| (kind.as_str(), name.as_str()))
-        .collect();
-    if found != expected {
-        return Ok(false);
-    }
-    for (_, table, columns) in VERSION_1_OBJECTS.iter().filter(|o| o.0 == "table") {
-        let found: Vec<String> = conn
+/// A schema's tables, indexes, views and triggers, each as (type, name, its columns in
+/// order), SQLite's own left out.
+fn shape(conn: &Connection) -> rusqlite::Result<Vec<(String, String, Vec<String>)>> {
+    let mut shape = Vec::new();
+    for (kind, name) in schema_objects(conn)? {
+        let columns = conn
             .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?
-            .query_map([table], |row| row.get(0))?
+            .query_map([&name], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        if found != *columns {
-            return Ok(false);
-        }
+        shape.push((kind, name, columns));
     }
-    Ok(true)
+    Ok(shape)
+}
+
+/// The schema papo's migrations make for `version`, built on a throwaway database.
+fn reference_shape(version: i64) -> rusqlite::Result<Vec<(String, String, Vec<String>)>> {
+    let conn = Connection::open_in_memory()?;
+    for migration in &MIGRATIONS[..version as usize] {
+        conn.execute_batch(migration)?;
+    }
+    shape(&conn)
 }

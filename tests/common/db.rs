@@ -7,8 +7,32 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A papo process, killed when dropped, so a failing test leaves none behind (nor a pipe
+/// that keeps the test harness waiting).
+pub struct Papo(pub Child);
+
+impl std::ops::Deref for Papo {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Papo {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Papo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The papo binary on `db`, port 0; returns it and the address it printed.
-pub fn spawn_binary(db: &str) -> (Child, SocketAddr) {
+pub fn spawn_binary(db: &str) -> (Papo, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
         .args([
             "--port",
@@ -34,7 +58,7 @@ pub fn spawn_binary(db: &str) -> (Child, SocketAddr) {
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .expect("a URL on the first line");
-    (child, url.parse().expect("an address"))
+    (Papo(child), url.parse().expect("an address"))
 }
 
 /// Runs `papo` as prepared by `command` (its `--db` and any other flags) and expects it to
