@@ -525,16 +525,20 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let (status, head, mut body) = read_head(&mut s, WAIT).expect("an HTTP response head");
-    let deadline = Instant::now() + WAIT;
     let len: Option<usize> = header(&head, "content-length").and_then(|v| v.parse().ok());
+    read_body(&mut s, &mut body, len);
+    if header(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body);
+    }
+    (status, head, body)
+}
+
+/// Reads the rest of a response body after its head: `len` bytes when the length is known
+/// (anything past it cut off), else until the server closes. Bounded by `WAIT`.
+fn read_body(s: &mut TcpStream, body: &mut Vec<u8>, len: Option<usize>) {
+    let deadline = Instant::now() + WAIT;
     let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(len) = len {
-            if body.len() >= len {
-                body.truncate(len);
-                break;
-            }
-        }
+    while len.is_none_or(|len| body.len() < len) {
         let now = Instant::now();
         assert!(now < deadline, "HTTP body not complete within {WAIT:?}");
         s.set_read_timeout(Some(deadline - now)).unwrap();
@@ -545,10 +549,9 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
             Err(e) => panic!("reading HTTP body: {e}"),
         }
     }
-    if header(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        body = dechunk(&body);
+    if let Some(len) = len {
+        body.truncate(len);
     }
-    (status, head, body)
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -814,20 +817,7 @@ pub fn http_request(
     let len: usize = header(&head, "content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let deadline = Instant::now() + WAIT;
-    let mut chunk = [0u8; 8192];
-    while body.len() < len {
-        let now = Instant::now();
-        assert!(now < deadline, "HTTP body not complete within {WAIT:?}");
-        s.set_read_timeout(Some(deadline - now)).unwrap();
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(e) if is_timeout(&e) => {}
-            Err(e) => panic!("reading HTTP body: {e}"),
-        }
-    }
-    body.truncate(len);
+    read_body(&mut s, &mut body, Some(len));
     HttpReply { status, head, body }
 }
 
