@@ -71,6 +71,9 @@ pub struct Config {
     /// Take the client's address and https-ness from a reverse proxy's `X-Forwarded-For`
     /// (last hop) and `X-Forwarded-Proto`; without it both headers are ignored.
     pub trust_proxy: bool,
+    /// How long one of the moderation commands' `minutes` lasts (bans, suspensions): 60 s.
+    /// Not a flag: tests shorten it to see bans end without waiting minutes.
+    pub moderation_minute: Duration,
 }
 
 impl Default for Config {
@@ -112,6 +115,7 @@ impl Default for Config {
             password_failures_per_ip: crate::password::AttemptLimits::ADDRESS_FAILURES,
             accounts: crate::accounts::Policy::default(),
             trust_proxy: false,
+            moderation_minute: Duration::from_secs(60),
         }
     }
 }
@@ -138,9 +142,14 @@ pub enum Invocation {
     },
     /// Make a single-use invite code (`papo invite`).
     Invite { config: Config },
+    /// Print the newest moderation actions (`papo audit [--limit N]`).
+    Audit { config: Config, limit: usize },
     /// Print the help text.
     Help,
 }
+
+/// Audit entries `papo audit` prints without `--limit`.
+pub const AUDIT_DEFAULT_LIMIT: usize = 50;
 
 /// `papo user …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,7 +398,8 @@ pub fn help_text() -> String {
          papo user admin NAME [--off]   make it the admin, or not\n       \
          papo user del NAME             delete an account\n       \
          papo user list                 list the accounts\n       \
-         papo invite                    print a single-use registration code (7 days)\n\n\
+         papo invite                    print a single-use registration code (7 days)\n       \
+         papo audit [--limit N]         the newest N moderation actions (default 50), newest first\n\n\
          Commands on the database work while the server runs; it applies them within seconds.\n\nFlags:\n",
     );
     // The help texts start in one column, two spaces past the widest flag and its value.
@@ -432,6 +442,7 @@ where
     let mut backup_out = None;
     let mut user_command = None;
     let mut invite = false;
+    let mut audit = None;
     match args.peek().map(String::as_str) {
         Some("backup") => {
             args.next();
@@ -448,6 +459,10 @@ where
             args.next();
             invite = true;
         }
+        Some("audit") => {
+            args.next();
+            audit = Some(AUDIT_DEFAULT_LIMIT);
+        }
         _ => {}
     }
     let mut admin_off = false;
@@ -461,6 +476,15 @@ where
         }
         if arg == "--off" && matches!(user_command, Some(UserCommand::Admin(..))) {
             admin_off = true;
+            continue;
+        }
+        if audit.is_some() && (arg == "--limit" || arg.starts_with("--limit=")) {
+            let value = match arg.split_once('=') {
+                Some((_, v)) => Some(v.to_string()),
+                None => args.next(),
+            };
+            let value = value.ok_or("--limit needs a value")?;
+            audit = Some(number("--limit", &value, 1, 1_000_000)? as usize);
             continue;
         }
         let (name, inline_value) = match arg.split_once('=') {
@@ -484,6 +508,9 @@ where
     }
     if invite {
         return Ok(Invocation::Invite { config });
+    }
+    if let Some(limit) = audit {
+        return Ok(Invocation::Audit { config, limit });
     }
     Ok(match backup_out {
         Some(out) => Invocation::Backup { config, out },

@@ -29,6 +29,7 @@ impl Hub {
             from: &from,
             text: &text,
             ts,
+            edited_ts: None,
         };
         let json = event.to_json();
         let frame = EncodedFrame::text(&json);
@@ -136,6 +137,7 @@ impl Hub {
                 to,
                 text,
                 ts,
+                edited_ts: None,
                 reference,
             }
             .to_json()

@@ -97,6 +97,9 @@ struct Conn {
     cookie_account: Option<AccountId>,
     /// Rooms joined, by id. Only empty rooms are ever removed, so these always exist.
     rooms: Vec<RoomId>,
+    /// The last message id handed out when this connection became a guest: its messages
+    /// are the ones under its name above it, which `edit` and `delete` let it touch.
+    guest_since_id: u64,
     /// Rooms this connection may still make (`RoomRules::per_connection`).
     room_allowance: RateLimiter,
 }
@@ -150,6 +153,8 @@ pub struct Hub {
     unstored: HashMap<String, (StoreJob, Vec<StoreJob>)>,
     /// Where rooms and messages go to be kept; the store thread also answers `history`.
     store: Sender<StoreJob>,
+    /// Rooms' owners, bans and suspensions.
+    moderation: moderation::Moderation,
 }
 
 impl Hub {
@@ -161,6 +166,7 @@ impl Hub {
         loaded: Loaded,
     ) -> Self {
         let registry = Registry::load(&loaded.accounts);
+        let moderation = moderation::Moderation::new(&loaded.moderation);
         let mut hub = Hub {
             presence_window,
             conns: HashMap::new(),
@@ -185,6 +191,7 @@ impl Hub {
             passwords: passwords::PasswordWork::new(password_pool, AttemptLimits::default()),
             unstored: HashMap::new(),
             store,
+            moderation,
         };
         for stored in loaded.rooms {
             // Names written by an older papo may now be one name (stricter rules: Cyrillic
@@ -257,6 +264,7 @@ impl Hub {
                         session: session.map(|(id, _)| id),
                         cookie_account: session.map(|(_, account)| account),
                         rooms: Vec::new(),
+                        guest_since_id: 0,
                         room_allowance: self.room_rules.connection_allowance(now),
                     },
                 );
@@ -288,6 +296,9 @@ impl Hub {
                 self.on_room_stored(id, stored, now)
             }
             HubInput::Store(StoreDone::IdsReserved { up_to }) => self.on_ids_reserved(up_to),
+            HubInput::Store(StoreDone::MessageLooked(answer)) => {
+                self.on_message_looked(answer, now)
+            }
             HubInput::Disconnect { conn } => {
                 if self.is_checking(conn) {
                     self.hold_disconnect(conn);
@@ -422,6 +433,7 @@ impl Hub {
                 before,
                 limit,
             } => self.dm_history(conn, &with, before, limit, reference),
+            Command::Moderate(command) => self.moderate(conn, command, reference, now),
         }
     }
 }
@@ -476,7 +488,9 @@ mod creation;
 mod delivery;
 mod directory;
 mod held;
+mod message_edits;
 mod messages;
+pub mod moderation;
 mod passwords;
 mod presence;
 mod removal;

@@ -3,9 +3,11 @@
 //! both are re-exported here so every other module names them `crate::protocol::X`.
 
 mod events;
+pub mod moderation;
 mod rules;
 
 pub use events::{error_json, Conversation, Event, Membership, RoomSummary};
+pub use moderation::ModCommand;
 pub use rules::{
     case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
     MAX_USER_NAME,
@@ -59,6 +61,12 @@ pub enum ErrorCode {
     SignInRequired,
     /// The server's storage is failing: the command could not be carried out (1.1).
     Unavailable,
+    /// Moderation: not allowed to do that (not the author, not a moderator, a guest).
+    Forbidden,
+    /// Moderation: `edit` or `delete` of a message that does not exist (or was deleted).
+    NoSuchMessage,
+    /// Moderation: `join` of a room the user is banned from.
+    Banned,
 }
 
 /// A command the server refuses: the code clients act on and a message people read.
@@ -136,6 +144,8 @@ pub enum Command {
         before: Option<u64>,
         limit: usize,
     },
+    /// Edit, delete, kick, ban, delete a room, suspend (see `moderation`).
+    Moderate(ModCommand),
 }
 
 /// What a `read` mark is on.
@@ -252,6 +262,9 @@ fn parse_ref(value: &Value) -> Option<Ref> {
 
 fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
     let f = Fields(fields);
+    if let Some(moderation) = moderation::parse(kind, &f) {
+        return moderation.map(Command::Moderate);
+    }
     // Field types are checked for the whole command before any value rule, so a wrong-typed
     // field is always `bad_request` whatever else is wrong.
     let command = match kind {

@@ -399,7 +399,7 @@ pub fn dm_history(
         .map(|b| b.min(i64::MAX as u64) as i64)
         .unwrap_or(i64::MAX);
     let mut query = tx.prepare_cached(
-        "SELECT id, sender, recipient, text, ts FROM messages
+        "SELECT id, sender, recipient, text, ts, edited_ts FROM messages
          WHERE id < ?3 AND ((sender_account = ?1 AND recipient_account = ?2)
                          OR (sender_account = ?2 AND recipient_account = ?1))
          ORDER BY id DESC LIMIT ?4",
@@ -415,6 +415,7 @@ pub fn dm_history(
                 to: recipient.as_deref().unwrap_or_default(),
                 text: &text,
                 ts: row.get::<_, i64>(4)? as u64,
+                edited_ts: row.get::<_, Option<i64>>(5)?.map(|t| t as u64),
                 reference: None,
             }
             .to_json())

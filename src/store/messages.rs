@@ -71,7 +71,7 @@ pub(super) fn query_messages(
     limit: usize,
 ) -> rusqlite::Result<Vec<(u64, String)>> {
     let mut query = conn.prepare_cached(
-        "SELECT id, sender, text, ts FROM messages WHERE room_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        "SELECT id, sender, text, ts, edited_ts FROM messages WHERE room_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
     )?;
     let before = before
         .map(|b| b.min(i64::MAX as u64) as i64)
@@ -82,12 +82,14 @@ pub(super) fn query_messages(
             let sender: String = row.get(1)?;
             let text: String = row.get(2)?;
             let ts: i64 = row.get(3)?;
+            let edited_ts: Option<i64> = row.get(4)?;
             let event = Event::Message {
                 room: room_name,
                 id: id as u64,
                 from: &sender,
                 text: &text,
                 ts: ts as u64,
+                edited_ts: edited_ts.map(|t| t as u64),
             };
             Ok((id as u64, event.to_json()))
         })?

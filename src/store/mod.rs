@@ -20,6 +20,7 @@ mod backup;
 mod health;
 mod ids;
 mod messages;
+pub mod moderation;
 mod rooms;
 mod schema;
 
@@ -115,6 +116,8 @@ pub struct Loaded {
     pub ids_reserved_up_to: u64,
     /// Accounts, sessions, memberships and read marks.
     pub accounts: accounts::LoadedAccounts,
+    /// Bans and suspensions in force.
+    pub moderation: moderation::LoadedModeration,
 }
 
 /// What an empty store loads: nothing, and the first block of ids reserved. For tests and
@@ -126,6 +129,7 @@ impl Default for Loaded {
             last_message_id: 0,
             ids_reserved_up_to: ID_BLOCK,
             accounts: Default::default(),
+            moderation: Default::default(),
         }
     }
 }
@@ -153,6 +157,11 @@ pub enum StoreJob {
     Account(accounts::AccountWrite),
     /// Answer a `dm_history` command straight to the asking connection.
     DmHistory(accounts::DmHistoryQuery),
+    /// Keep a moderation decision: an edit, a deletion, a ban, a suspension, an audit entry.
+    Moderation(moderation::ModerationWrite),
+    /// Find a message for `edit` or `delete`; the hub hears back with
+    /// `StoreDone::MessageLooked`.
+    LookupMessage(moderation::MessageQuery),
     /// Answer a `history` command straight to the asking connection.
     History {
         room_id: i64,
@@ -175,6 +184,8 @@ pub enum StoreDone {
     RoomStored { id: i64, stored: bool },
     /// Ids up to `up_to` are reserved; `None` when the reservation could not be written.
     IdsReserved { up_to: Option<u64> },
+    /// A message `edit` or `delete` asked for, found or not.
+    MessageLooked(moderation::MessageAnswer),
 }
 
 /// How one job went: its output (a `history` or `dm_history` reply) or why it failed.
@@ -231,6 +242,8 @@ impl Store {
                 .map_err(context("cannot load messages"))?;
         }
         let accounts = accounts::load(&self.conn).map_err(context("cannot load accounts"))?;
+        let moderation = moderation::load(&self.conn, crate::hub::now_millis())
+            .map_err(context("cannot load bans and suspensions"))?;
         let last_message_id = self.last_id_used()?;
         let ids_reserved_up_to = last_message_id + ID_BLOCK;
         ids::reserve(&self.conn, ids_reserved_up_to).map_err(context(
@@ -242,6 +255,7 @@ impl Store {
             last_message_id,
             ids_reserved_up_to,
             accounts,
+            moderation,
         })
     }
 
@@ -255,9 +269,7 @@ impl Store {
             self.condition
                 .failed(failed.len(), &first.message, database);
         } else {
-            let wrote = jobs
-                .iter()
-                .any(|job| !matches!(job, StoreJob::History { .. } | StoreJob::DmHistory(_)));
+            let wrote = jobs.iter().any(|job| !is_read(job));
             self.condition.succeeded(wrote);
         }
         let mut done = Vec::new();
@@ -297,11 +309,10 @@ impl Store {
                 // on its own (a full or read-only disk still reads).
                 Err(Cancelled { failure, .. }) => {
                     for &i in &attempt {
-                        outcomes[i] = Some(match &jobs[i] {
-                            StoreJob::History { .. } | StoreJob::DmHistory(_) => {
-                                run_job(&self.conn, &jobs[i]).map_err(|e| Failure::of(&e))
-                            }
-                            _ => Err(failure.clone()),
+                        outcomes[i] = Some(if is_read(&jobs[i]) {
+                            run_job(&self.conn, &jobs[i]).map_err(|e| Failure::of(&e))
+                        } else {
+                            Err(failure.clone())
                         });
                     }
                     break;
@@ -378,6 +389,14 @@ impl Store {
     }
 }
 
+/// Jobs that only read: they may still work while writes fail.
+fn is_read(job: &StoreJob) -> bool {
+    matches!(
+        job,
+        StoreJob::History { .. } | StoreJob::DmHistory(_) | StoreJob::LookupMessage(_)
+    )
+}
+
 /// One job's statement; a `history` job returns its reply.
 fn run_job(conn: &Connection, job: &StoreJob) -> rusqlite::Result<Option<Arc<EncodedFrame>>> {
     match job {
@@ -412,6 +431,8 @@ fn run_job(conn: &Connection, job: &StoreJob) -> rusqlite::Result<Option<Arc<Enc
             in_savepoint(conn, |conn| accounts::apply(conn, write.clone()))?
         }
         StoreJob::Finish { last_id } => ids::release_to(conn, *last_id)?,
+        StoreJob::Moderation(write) => in_savepoint(conn, |conn| moderation::apply(conn, write))?,
+        StoreJob::LookupMessage(query) => moderation::look_up(conn, query)?,
     }
     Ok(None)
 }
@@ -490,6 +511,11 @@ fn settle(job: StoreJob, outcome: Outcome, done: &mut Vec<StoreDone>) {
             }
         }
         StoreJob::Finish { .. } => {}
+        // Like account writes: the hub answered already; a failure is in the log.
+        StoreJob::Moderation(_) => {}
+        StoreJob::LookupMessage(query) => {
+            done.push(StoreDone::MessageLooked(query.answer(outcome.is_ok())))
+        }
     }
 }
 

@@ -9,12 +9,12 @@
 //! a version papo never wrote, is refused before a single byte of it changes: no journal
 //! mode switched, no `-wal` left beside it.
 
-use super::{accounts, context, Store, StoreError};
+use super::{accounts, context, moderation, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// The schema this papo writes. Each entry of `MIGRATIONS` takes a database one version up.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// papo's mark in the SQLite header (`PRAGMA application_id`): "papo" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7061_706f;
@@ -40,6 +40,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_by_room ON messages(room_id, id);",
     // 1 → 2: accounts, sessions, memberships, read marks, invites (see `accounts`).
     accounts::MIGRATION,
+    // 2 → 3: edited messages, rooms' owners, bans, suspensions, the audit log.
+    moderation::MIGRATION,
 ];
 
 /// The last schema version papo wrote without its mark: unmarked files up to it are
