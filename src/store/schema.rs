@@ -88,6 +88,10 @@ impl Store {
         // FULL: a commit is on disk before its acks go out, even across a power cut.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(context("cannot set synchronous mode"))?;
+        // A deleted message's text is overwritten where it lay, not left in free space
+        // for anyone who reads the file (moderation deletes what should not be kept).
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(context("cannot set secure delete"))?;
         // Another process (the operator's `papo user …`) may hold the write lock for a
         // moment: wait for it rather than fail a batch (see `BUSY_TIMEOUT`).
         conn.busy_timeout(super::BUSY_TIMEOUT)
