@@ -502,4 +502,6 @@ pub use creation::RoomRules;
 #[cfg(test)]
 mod accounts_tests;
 #[cfg(test)]
+mod moderation_tests;
+#[cfg(test)]
 mod tests;
