@@ -799,6 +799,33 @@ mod tests {
     }
 
     #[test]
+    fn audit_takes_a_limit_and_the_database() {
+        match parse_args(&["audit", "--limit", "5", "--db", "x.db"]).unwrap() {
+            Invocation::Audit { config, limit } => {
+                assert_eq!((config.db.as_str(), limit), ("x.db", 5))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_args(&["audit", "--limit=7"]).unwrap() {
+            Invocation::Audit { limit, .. } => assert_eq!(limit, 7),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_args(&["audit"]).unwrap(),
+            Invocation::Audit {
+                limit: AUDIT_DEFAULT_LIMIT,
+                ..
+            }
+        ));
+        assert!(parse_args(&["audit", "--limit", "0"]).is_err());
+        assert!(parse_args(&["audit", "--limit"]).is_err());
+        assert!(
+            parse_args(&["--limit", "5"]).is_err(),
+            "--limit is only for audit"
+        );
+    }
+
+    #[test]
     fn help_lists_every_flag() {
         let help = help_text();
         for f in FLAGS {

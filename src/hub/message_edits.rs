@@ -346,7 +346,5 @@ impl Hub {
                 self.persist(StoreJob::Moderation(ModerationWrite::DeleteMessage { id }));
             }
         }
-        // files: when attachments land, the message's files are removed with it (the
-        // store's `DeleteMessage` is the one place).
     }
 }

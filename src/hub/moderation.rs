@@ -520,12 +520,11 @@ impl Hub {
         // A protected room whose hash is not back yet was never stored: it never will be.
         self.unstored.remove(&fold(&name));
         self.storing.remove(&index);
-        self.remove_room_telling(index, Some(conn));
+        // Before the room's own deletion (which takes its messages): see `PurgeRoom`.
         self.persist(StoreJob::Moderation(ModerationWrite::PurgeRoom {
             room_id: index,
         }));
-        // files: when attachments land, the room's messages' files are removed here.
-        self.moderation.forget_room(index);
+        self.remove_room_telling(index, Some(conn));
         let json = Event::RoomRemoved {
             room: &name,
             reference,

@@ -112,8 +112,8 @@ pub enum ModerationWrite {
     DeleteMessage {
         id: u64,
     },
-    /// A room deleted by a moderator: its memberships, read marks and bans go too (the
-    /// room and its messages go with `StoreJob::DeleteRoom`).
+    /// A room deleted by a moderator: its memberships, read marks and bans go (the room
+    /// and its messages go with the `StoreJob::DeleteRoom` queued right after it).
     PurgeRoom {
         room_id: i64,
     },
@@ -300,11 +300,14 @@ pub(super) fn apply(tx: &Connection, write: &ModerationWrite) -> rusqlite::Resul
                 .execute(params![*id as i64, text, *edited_ts as i64])?;
         }
         ModerationWrite::DeleteMessage { id } => {
-            // files: when attachments land, the message's files are removed here too.
+            // files: when attachments land, the message's files are removed here, in the
+            // same transaction as the row (the one place a message is deleted).
             tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
                 .execute([*id as i64])?;
         }
         ModerationWrite::PurgeRoom { room_id } => {
+            // files: when attachments land, the files of the room's messages are removed
+            // here (this runs just before `StoreJob::DeleteRoom` deletes the messages).
             for table in ["memberships", "read_marks", "bans"] {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE room_id = ?1"))?
                     .execute([room_id])?;
