@@ -130,11 +130,11 @@ fn no_such_user(name: &str) -> Rejection {
     Rejection::new(ErrorCode::NoSuchUser, format!("there is no user {name}"))
 }
 
-/// When a ban or suspension ends, for people.
-pub(super) fn until_text(until: Option<u64>) -> String {
+/// When a ban or suspension ends, for people; `open` says what ends one without `until`.
+pub(super) fn until_text(until: Option<u64>, open: &str) -> String {
     match until {
         Some(ms) => format!("until {} UTC", crate::store::moderation::utc(ms)),
-        None => "for good".into(),
+        None => open.into(),
     }
 }
 
@@ -265,7 +265,7 @@ impl Hub {
                 .map(|id| format!(" (message {id})"))
                 .unwrap_or_default(),
             match (entry.action, entry.until) {
-                ("ban" | "suspend", until) => format!(" {}", until_text(until)),
+                ("ban" | "suspend", until) => format!(" {}", until_text(until, "for good")),
                 _ => String::new(),
             }
         );
@@ -492,7 +492,7 @@ impl Hub {
                 format!(
                     "you are banned from room {} {}",
                     self.rooms[index].name,
-                    until_text(ban.until)
+                    until_text(ban.until, "until a moderator lifts the ban")
                 ),
             )),
             None => Ok(()),
@@ -633,8 +633,12 @@ impl Hub {
 
     /// The refusal a suspended account's sign-in gets.
     pub(super) fn suspended_refusal(&self, account: AccountId) -> Option<Rejection> {
-        self.suspended(account)
-            .map(|until| forbidden(format!("this account is suspended {}", until_text(until))))
+        self.suspended(account).map(|until| {
+            forbidden(format!(
+                "this account is suspended {}",
+                until_text(until, "until the admin lifts the suspension")
+            ))
+        })
     }
 
     /// Once a minute: bans and suspensions that have ended are forgotten, here and on disk.

@@ -153,6 +153,7 @@ pub enum MessageAction {
 /// A message as `edit` and `delete` need it: where it is and who wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundMessage {
+    /// The message's id.
     pub id: u64,
     /// Its room, for a room message.
     pub room_id: Option<i64>,
@@ -164,6 +165,7 @@ pub struct FoundMessage {
     pub recipient: Option<String>,
     /// A DM's recipient account (only DMs between accounts are kept).
     pub recipient_account: Option<i64>,
+    /// When it was sent (ms): an edited room message's JSON keeps it.
     pub ts: u64,
 }
 
@@ -171,8 +173,11 @@ pub struct FoundMessage {
 /// `found` and the hub hears back with `StoreDone::MessageLooked`.
 #[derive(Debug)]
 pub struct MessageQuery {
+    /// The asking connection: its later commands wait for the answer.
     pub conn: ConnId,
+    /// The message asked for.
     pub id: u64,
+    /// What the connection asked to do with it, carried back to the hub.
     pub action: MessageAction,
     /// The command's ref, for its reply.
     pub reference: Option<Ref>,
@@ -183,9 +188,13 @@ pub struct MessageQuery {
 /// The store's answer to a `MessageQuery`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageAnswer {
+    /// The asking connection.
     pub conn: ConnId,
+    /// The message asked for.
     pub id: u64,
+    /// What the connection asked to do with it.
     pub action: MessageAction,
+    /// The command's ref, for its reply.
     pub reference: Option<Ref>,
     /// `Ok(None)`: no such message; `Err(())`: the database could not be read.
     pub found: Result<Option<FoundMessage>, ()>,
@@ -212,6 +221,7 @@ impl MessageQuery {
 pub struct LoadedModeration {
     /// (room, account): rooms an account made.
     pub owners: Vec<(i64, i64)>,
+    /// Bans that have not ended.
     pub bans: Vec<StoredBan>,
     /// (account, until): suspended accounts.
     pub suspensions: Vec<(i64, Option<u64>)>,
