@@ -313,6 +313,7 @@ fn delete_room_removes_it_for_everyone_with_its_messages() {
     let (_admin, _) = account(&server, "Admin");
     let (mut ana, ana_cookie) = account(&server, "Ana");
     let (mut beto, beto_cookie) = account(&server, "Beto");
+    let (mut caio, caio_cookie) = account(&server, "Caio");
     let mut watcher = Client::hello(server.addr, "Olho");
     ana.create("efêmera", Some("senha"));
     ana.join("efêmera", Some("senha"));
@@ -323,6 +324,10 @@ fn delete_room_removes_it_for_everyone_with_its_messages() {
         json!({"type": "delete_room", "room": "efêmera"}),
         "forbidden",
     );
+    let ban = json!({"type": "kick", "room": "efêmera", "user": "Caio", "ban": true});
+    assert_eq!(ana.request(ban, json!("b"))["type"], "kicked");
+    let join = json!({"type": "join", "room": "efêmera", "password": "senha"});
+    caio.expect_error(join, "banned");
 
     let reply = ana.request(
         json!({"type": "delete_room", "room": "EFÊMERA"}),
@@ -346,7 +351,7 @@ fn delete_room_removes_it_for_everyone_with_its_messages() {
     let rooms = watcher.request(json!({"type": "list"}), json!("l"));
     assert_eq!(rooms["total"], 0, "{rooms}");
     ana.assert_alive();
-    drop((ana, beto));
+    drop((ana, beto, caio));
     server.shutdown();
 
     let server = server_on(&db);
@@ -358,4 +363,7 @@ fn delete_room_removes_it_for_everyone_with_its_messages() {
     ana.create("efêmera", None);
     let joined = ana.join("efêmera", None);
     assert_eq!(joined["history"], json!([]));
+    // The new room may have the old one's id; the old one's bans are not its bans.
+    let (mut caio, _) = Client::signed_in(server.addr, &caio_cookie);
+    assert_eq!(join_reply(&mut caio, "efêmera")["type"], "joined");
 }

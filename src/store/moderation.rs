@@ -112,8 +112,8 @@ pub enum ModerationWrite {
     DeleteMessage {
         id: u64,
     },
-    /// A room deleted by a moderator: its memberships, read marks and bans go (the room
-    /// and its messages go with the `StoreJob::DeleteRoom` queued right after it).
+    /// A room deleted by a moderator: its memberships and read marks go (the room, its
+    /// messages and its bans go with the `StoreJob::DeleteRoom` queued right after it).
     PurgeRoom {
         room_id: i64,
     },
@@ -318,7 +318,7 @@ pub(super) fn apply(tx: &Connection, write: &ModerationWrite) -> rusqlite::Resul
         ModerationWrite::PurgeRoom { room_id } => {
             // files: when attachments land, the files of the room's messages are removed
             // here (this runs just before `StoreJob::DeleteRoom` deletes the messages).
-            for table in ["memberships", "read_marks", "bans"] {
+            for table in ["memberships", "read_marks"] {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE room_id = ?1"))?
                     .execute([room_id])?;
             }
