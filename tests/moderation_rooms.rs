@@ -262,6 +262,15 @@ fn a_banned_guest_stays_out_under_its_name_and_under_another_from_its_address() 
     assert_eq!(reply["type"], "unbanned", "{reply}");
     let mut back = Client::hello(s.addr, "Outro Nome");
     assert_eq!(join_reply(&mut back, "clube")["type"], "joined");
+    // Banned again; back as Maria, kept out by the address; `unban Maria` lets her in.
+    let ban = json!({"type": "kick", "room": "clube", "user": "Outro Nome", "ban": true});
+    assert_eq!(ana.request(ban, json!("b2"))["type"], "kicked");
+    drop(back);
+    let mut maria = Client::hello(s.addr, "Maria");
+    maria.expect_error(json!({"type": "join", "room": "clube"}), "banned");
+    let unban = json!({"type": "unban", "room": "clube", "user": "Maria"});
+    assert_eq!(ana.request(unban, json!("u2"))["type"], "unbanned");
+    assert_eq!(join_reply(&mut maria, "clube")["type"], "joined");
 }
 
 #[test]

@@ -15,7 +15,8 @@
 //! `ANA` and `Аna` are the same name) and for its client address (an IPv6 client by its
 //! /64): the same person coming back under another name from the same address is still
 //! out. Everyone sharing that address as guests (a school behind one NAT) is out with them;
-//! accounts behind it are not.
+//! accounts behind it are not. `unban` of a guest online lifts the bans on its name and on
+//! its address; of a guest gone, the ban on its name (with the address it had).
 
 use super::{now_millis, Hub};
 use crate::accounts::AccountId;
@@ -425,15 +426,29 @@ impl Hub {
                 Target::Offline { name_key }
             }
         };
-        let (name, account_id, name_key) = match &target {
-            Target::Account { id, name } => (name.to_string(), Some(*id), None),
-            Target::Guest { name, .. } => (name.to_string(), None, Some(fold(name))),
-            Target::Offline { name_key } => (user.to_string(), None, Some(name_key.clone())),
+        // An online guest is let in: the bans on its name, and those on the address it
+        // connects from (it may be kept out by a ban set under another name).
+        let (name, account_id, name_key, address) = match &target {
+            Target::Account { id, name } => (name.to_string(), Some(*id), None, None),
+            Target::Guest { conn: guest, name } => {
+                let address = self
+                    .conns
+                    .get(guest)
+                    .map(|c| ClientAddress::of(c.addr).to_string());
+                (name.to_string(), None, Some(fold(name)), address)
+            }
+            Target::Offline { name_key } => (user.to_string(), None, Some(name_key.clone()), None),
         };
         if let Some(bans) = self.moderation.bans.get_mut(&index) {
-            bans.retain(|b| match (&b.subject, account_id, &name_key) {
-                (Subject::Account(a), Some(id), _) => *a != id,
-                (Subject::Guest { name_key: k, .. }, None, Some(key)) => k != key,
+            bans.retain(|b| match (&b.subject, account_id) {
+                (Subject::Account(a), Some(id)) => *a != id,
+                (
+                    Subject::Guest {
+                        name_key: k,
+                        address: a,
+                    },
+                    None,
+                ) => Some(k) != name_key.as_ref() && (a.is_none() || *a != address),
                 _ => true,
             });
         }
@@ -441,6 +456,7 @@ impl Hub {
             room_id: index,
             account_id,
             name_key,
+            address,
         };
         self.persist_for_room(index, StoreJob::Moderation(write));
         let room_name = self.rooms[index].name.clone();

@@ -119,11 +119,13 @@ pub enum ModerationWrite {
     },
     /// A ban set (replacing one on the same user in the same room).
     SetBan(StoredBan),
-    /// Bans lifted: an account's, or a guest name's (with its address).
+    /// Bans lifted: an account's, or a guest name's, and (for a guest online) any on the
+    /// address it connects from.
     RemoveBan {
         room_id: i64,
         account_id: Option<i64>,
         name_key: Option<String>,
+        address: Option<String>,
     },
     /// An account suspended until `until` (`None`: until `unsuspend`).
     Suspend {
@@ -344,7 +346,14 @@ pub(super) fn apply(tx: &Connection, write: &ModerationWrite) -> rusqlite::Resul
             room_id,
             account_id,
             name_key,
-        } => remove_ban(tx, *room_id, *account_id, name_key.as_deref())?,
+            address,
+        } => {
+            remove_ban(tx, *room_id, *account_id, name_key.as_deref())?;
+            if let Some(address) = address {
+                tx.prepare_cached("DELETE FROM bans WHERE room_id = ?1 AND address = ?2")?
+                    .execute(params![room_id, address])?;
+            }
+        }
         ModerationWrite::Suspend {
             account_id,
             until,
