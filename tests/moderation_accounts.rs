@@ -83,6 +83,10 @@ fn a_suspended_account_is_closed_with_4003_and_cannot_sign_in_until_unsuspended(
         (403, "forbidden".to_string())
     );
     assert!(refused.set_cookie().is_none());
+    assert!(
+        refused.json().get("until").is_none(),
+        "until unsuspend: no until"
+    );
     let refused = hello_with_password(&s, "Beto");
     assert_eq!(
         (refused["type"].as_str(), refused["code"].as_str()),
@@ -159,7 +163,13 @@ fn a_timed_suspension_survives_a_restart_and_ends_on_time() {
     server.shutdown();
 
     let server = server_on(&db);
-    assert_eq!(login_reply(&server, "Beto").status, 403);
+    let refused = login_reply(&server, "Beto");
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.json()["until"],
+        reply["until"],
+        "the answer says until when"
+    );
     let ends = asked + 3 * MINUTE + Duration::from_millis(100);
     std::thread::sleep(ends.saturating_duration_since(Instant::now()));
     assert_eq!(login_reply(&server, "Beto").status, 200);

@@ -761,7 +761,10 @@ impl Hub {
                         self.give_back(&ticket.key, client.addr);
                         let refusal = self.suspended_refusal(id);
                         let message = refusal.map(|r| r.message).unwrap_or_default();
-                        Err(ApiError::new(403, "forbidden", message))
+                        Err(ApiError {
+                            until: self.suspended(id).flatten(),
+                            ..ApiError::new(403, "forbidden", message)
+                        })
                     }
                     Some(id) => {
                         self.give_back(&ticket.key, client.addr);
