@@ -9,6 +9,7 @@ pub mod accounts;
 mod address_limit;
 mod capacity;
 pub mod config;
+pub mod files;
 mod frame;
 mod head;
 mod http;
