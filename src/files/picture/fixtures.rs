@@ -85,7 +85,11 @@ fn jpeg_segment(marker: u8, payload: &[u8]) -> Vec<u8> {
 /// A JPEG of `image` with, after SOI: EXIF (orientation, GPS), XMP, an ICC profile, a
 /// comment; and a "motion photo" appended after EOI.
 pub fn jpeg_with_metadata(image: &DynamicImage, orientation: u16) -> Vec<u8> {
-    let plain = encode(image, ImageFormat::Jpeg);
+    splice_jpeg_metadata(&encode(image, ImageFormat::Jpeg), orientation)
+}
+
+/// `jpeg_with_metadata` for a JPEG already encoded (`plain`, without metadata).
+pub fn splice_jpeg_metadata(plain: &[u8], orientation: u16) -> Vec<u8> {
     let mut out = plain[..2].to_vec();
     let mut exif = b"Exif\0\0".to_vec();
     exif.extend(exif_tiff(orientation));

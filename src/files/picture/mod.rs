@@ -20,6 +20,8 @@ mod preview;
 mod upright;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod tests;
