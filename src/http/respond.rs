@@ -38,7 +38,7 @@ pub enum Body<'a> {
     /// on Linux moves a file's bytes to a socket inside the kernel (sendfile), never
     /// through a user-space buffer. The file's cursor is moved.
     // Served from disk by `/files/ID` (attachments), which builds on this writer.
-    #[allow(dead_code)]
+    #[cfg_attr(not(test), allow(dead_code))]
     File(&'a File, u64),
 }
 
@@ -409,6 +409,62 @@ mod tests {
         assert!(etag_listed("\"x\", \"a\"", "\"a\""));
         assert!(etag_listed("*", "\"a\""));
         assert!(!etag_listed("\"ab\"", "\"a\""));
+    }
+
+    /// A request for `range` of a file on disk, answered over a real socket pair.
+    fn file_answer(method: &str, range: &str) -> String {
+        use std::net::TcpListener;
+        let path = std::env::temp_dir().join(format!("papo-respond-{}", std::process::id()));
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = File::open(&path).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let request = Head {
+            method: method.into(),
+            path: "/files/x".into(),
+            query: String::new(),
+            headers: vec![("range".into(), range.into())],
+            bytes: Vec::new(),
+            head_len: 0,
+            http10: false,
+            body_len: None,
+        };
+        let headers = [("Content-Type", "application/octet-stream")];
+        let file_entity = Entity {
+            etag: "\"f\"",
+            cache_headers: &[("Cache-Control", "private, max-age=31536000, immutable")],
+            headers: &headers,
+            body: Body::File(&file, 10),
+        };
+        entity(&server, &request, &file_entity, After::Close).unwrap();
+        drop(server);
+        let _ = std::fs::remove_file(&path);
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn a_file_is_sent_whole_in_part_and_not_for_head() {
+        let part = file_answer("GET", "bytes=2-4");
+        assert!(
+            part.starts_with("HTTP/1.1 206 Partial Content\r\n"),
+            "{part}"
+        );
+        assert!(
+            part.contains("\r\nContent-Range: bytes 2-4/10\r\n"),
+            "{part}"
+        );
+        assert!(part.contains("\r\nContent-Length: 3\r\n"), "{part}");
+        assert!(part.contains("\r\nConnection: close\r\n"), "{part}");
+        assert!(part.ends_with("\r\n\r\n234"), "{part}");
+        let whole = file_answer("GET", "bytes=0-1,4-5");
+        assert!(whole.starts_with("HTTP/1.1 200 OK\r\n"), "{whole}");
+        assert!(whole.ends_with("\r\n\r\n0123456789"), "{whole}");
+        let head = file_answer("HEAD", "");
+        assert!(head.contains("\r\nContent-Length: 10\r\n"), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "{head}");
     }
 
     #[test]
