@@ -229,9 +229,9 @@ fn turn_away(stream: &TcpStream, answer: &str) {
 /// Reads request after request off a connection (HTTP keep-alive) and routes each: a
 /// WebSocket upgrade takes the connection over; anything else is answered and, unless it
 /// closes, the next request is awaited for `--http-idle-timeout`. Every request's head must
-/// arrive within `--head-timeout` of its first byte, and the connection keeps its place under
-/// the per-address cap the whole time, so a slow or silent client holds one thread of its
-/// share however many requests it sends.
+/// arrive within the head deadline (`Config::head_timeout`, 10 s) of its first byte, and
+/// the connection keeps its place under the per-address cap the whole time, so a slow or
+/// silent client holds one thread of its share however many requests it sends.
 fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
     // A client that stops reading its answers holds this thread no longer than a slow head.
     let _ = stream.set_write_timeout(Some(shared.config.head_timeout));

@@ -169,7 +169,7 @@ fn build() -> Assets {
     Assets { by_name, csp }
 }
 
-/// `index.html` with every `="/NAME"` attribute naming an asset turned into
+/// `index.html` with every `="/NAME"` attribute naming an asset (but the manifest) turned into
 /// `="/NAME?v=HASH"`, and an import map (returned too, for its CSP hash) before its first
 /// script that does the same for the modules' imports.
 fn fingerprinted_page(page: &str, assets: &HashMap<String, Asset>) -> (String, String) {
@@ -177,7 +177,9 @@ fn fingerprinted_page(page: &str, assets: &HashMap<String, Asset>) -> (String, S
     let mut names: Vec<&String> = assets.keys().collect();
     names.sort();
     let mut imports = serde_json::Map::new();
-    for name in names {
+    // The manifest keeps its plain URL: an installed app is tied to it, and the browser
+    // fetches it only to install or update the app, not on each visit.
+    for name in names.into_iter().filter(|n| *n != "manifest.webmanifest") {
         let versioned = format!("/{name}?v={}", assets[name].version);
         page = page.replace(&format!("=\"/{name}\""), &format!("=\"{versioned}\""));
         if name.ends_with(".js") {
