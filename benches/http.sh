@@ -53,6 +53,9 @@ trap cleanup EXIT
 mkdir -p "$work/www"
 cp "$root"/ui/* "$work/www/"
 [ -z "$jpeg" ] || cp "$jpeg" "$work/www/photo.jpg"
+# nginx's workers run as another user when started by root: let them read the folder.
+chmod 755 "$work" "$work/www"
+chmod 644 "$work"/www/*
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 papo_port=$(free_port) nginx_port=$(free_port) node_port=$(free_port)
