@@ -5,12 +5,17 @@
 mod events;
 pub mod moderation;
 mod rules;
+mod search;
 
 pub use events::{error_json, Conversation, Event, Membership, RoomSummary};
 pub use moderation::ModCommand;
 pub use rules::{
     case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
     MAX_USER_NAME,
+};
+pub use search::{
+    search_limit, search_terms, SearchRequest, MAX_QUERY_CHARS, MAX_TERMS, SEARCH_DEFAULT,
+    SEARCH_MAX,
 };
 
 use rules::{password_rule, trim};
@@ -146,6 +151,8 @@ pub enum Command {
     },
     /// Edit, delete, kick, ban, delete a room, suspend (see `moderation`).
     Moderate(ModCommand),
+    /// A full-text search over what the connection may read (see `search`).
+    Search(SearchRequest),
 }
 
 /// What a `read` mark is on.
@@ -359,6 +366,17 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
                 to,
                 text: text_rule(&text)?,
             }
+        }
+        "search" => {
+            let (q, room) = (f.string("q")?, f.optional_string("room")?);
+            let limit = search_limit(f.optional_u64("limit")?)?;
+            let room = room.as_deref().map(room_name).transpose()?;
+            Command::Search(SearchRequest {
+                terms: search_terms(&q)?,
+                q,
+                room,
+                limit,
+            })
         }
         "typing" => Command::Typing {
             room: room_name(&f.string("room")?)?,
