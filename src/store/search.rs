@@ -199,9 +199,11 @@ mod tests {
     use crate::store::{MessageRecord, NewRoom, Store, StoreDone, StoreJob};
     use serde_json::Value;
 
-    /// A `:memory:` store with rooms 1 and 2 and the messages given as
-    /// (id, room, sender account, recipient account, text).
-    fn store_with(messages: &[(u64, Option<i64>, Option<i64>, Option<i64>, &str)]) -> Store {
+    /// A message to store: (id, room, sender account, recipient account, text).
+    type Row<'a> = (u64, Option<i64>, Option<i64>, Option<i64>, &'a str);
+
+    /// A `:memory:` store with rooms 1 and 2 and `messages`.
+    fn store_with(messages: &[Row]) -> Store {
         let mut store = Store::open(":memory:").unwrap();
         let (author, _inbox) = outbox::channel(64);
         let mut jobs: Vec<StoreJob> = [1, 2]
