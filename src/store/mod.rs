@@ -266,6 +266,12 @@ impl Store {
             "cannot write to the database (papo must: check the file's and its directory's \
              permissions, and the free disk space)",
         ))?;
+        // Messages another program added to the file wait in the queue for the index.
+        let indexed = self.conn.transaction().and_then(|tx| {
+            search::index_pending(&tx)?;
+            tx.commit()
+        });
+        indexed.map_err(context("cannot index messages for search"))?;
         Ok(Loaded {
             rooms,
             last_message_id,
@@ -388,6 +394,20 @@ impl Store {
                 // The database itself fails (or SQLite cancelled the transaction): stop
                 // here, rather than have every later job wait out the lock in turn.
                 Err(e) => return Err(cancelled(Some(i), e)),
+            }
+        }
+        // New messages join the search index with their batch: one statement for all of
+        // them (see `search::MIGRATION`). If that fails alone, the messages are kept all
+        // the same and wait in the queue for the next batch.
+        if attempt
+            .iter()
+            .any(|&i| matches!(jobs[i], StoreJob::Append { .. }))
+        {
+            if let Err(e) = in_savepoint(&tx, search::index_pending) {
+                if tx.is_autocommit() {
+                    return Err(cancelled(None, e));
+                }
+                log::warn!("new messages wait to be indexed for search: {e}");
             }
         }
         tx.commit().map_err(|e| cancelled(None, e))?;
