@@ -73,6 +73,16 @@ fn finds_whole_words_and_prefixes_ignoring_accents_and_case() {
         "a word is not its own prefix's extension"
     );
     assert!(found(&mut ana, "xadrez").is_empty());
+    // One letter is a whole word, not every word that starts with it.
+    assert_eq!(
+        found(&mut ana, "A"),
+        ["ÉPICO: a AÇÃO continua", "nada a ver"]
+    );
+    assert_eq!(
+        found(&mut ana, "am"),
+        ["bora jogar amanhã?"],
+        "two letters are a prefix"
+    );
 
     // The reply's messages are `message` events, all their fields there.
     let reply = search(&mut ana, json!({"q": "nada"}));

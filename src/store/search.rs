@@ -46,7 +46,8 @@ pub const MIGRATION: &str = "CREATE VIEW message_search_source AS
      CREATE VIRTUAL TABLE message_search USING fts5(
          text, scope,
          content = 'message_search_source', content_rowid = 'id',
-         tokenize = 'unicode61 remove_diacritics 2'
+         tokenize = 'unicode61 remove_diacritics 2',
+         prefix = '2 3', columnsize = 0
      );
      INSERT INTO message_search(message_search) VALUES ('rebuild');
      CREATE TABLE message_search_pending (id INTEGER PRIMARY KEY);
@@ -84,6 +85,13 @@ pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
         .execute([])?;
     Ok(())
 }
+
+/// Words shorter than this are matched whole, not as prefixes: a one-letter prefix
+/// matches most of the index, and FTS5 gathers every posting of a prefix before it can
+/// give the newest. Prefixes of two and three letters have an index of their own
+/// (`prefix = '2 3'`), so those answer as fast as whole words; longer ones gather only
+/// the few words that start with them.
+pub const MIN_PREFIX_CHARS: usize = 2;
 
 /// Scopes ANDed into the full-text query at most; past it (a connection in very many
 /// rooms) the rooms are checked row by row in SQL alone, since every scope is one more
@@ -129,12 +137,19 @@ impl PartialEq for SearchAnswer {
 impl Eq for SearchAnswer {}
 
 /// The FTS5 query for `terms` within `scopes`: every term quoted (so nothing a person
-/// types is read as query syntax) and matched as a prefix, in the `text` column only, all
-/// of them required; then any one of the scopes.
+/// types is read as query syntax) and matched as a prefix (a one-letter term as a whole
+/// word), in the `text` column only, all of them required; then any one of the scopes.
 pub fn match_expression(terms: &[String], scopes: &[String]) -> String {
     let words: Vec<String> = terms
         .iter()
-        .map(|t| format!("\"{}\"*", t.replace('"', "\"\"")))
+        .map(|t| {
+            let quoted = format!("\"{}\"", t.replace('"', "\"\""));
+            if t.chars().count() < MIN_PREFIX_CHARS {
+                quoted
+            } else {
+                quoted + "*"
+            }
+        })
         .collect();
     let mut expression = format!("{{text}} : ({})", words.join(" AND "));
     if !scopes.is_empty() && scopes.len() <= MAX_SCOPES_IN_MATCH {
@@ -300,10 +315,10 @@ mod tests {
 
     #[test]
     fn the_query_quotes_every_word_and_keeps_it_to_the_text() {
-        let terms = vec!["a\"b".to_string(), "ação".to_string()];
+        let terms = vec!["a\"b".to_string(), "ação".to_string(), "é".to_string()];
         assert_eq!(
             match_expression(&terms, &["r1".into(), "d5".into()]),
-            "{text} : (\"a\"\"b\"* AND \"ação\"*) AND {scope} : (r1 OR d5)"
+            "{text} : (\"a\"\"b\"* AND \"ação\"* AND \"é\") AND {scope} : (r1 OR d5)"
         );
     }
 
