@@ -278,6 +278,31 @@ fn an_account_finds_its_dms_and_nobody_else_does() {
 }
 
 #[test]
+fn edit_and_delete_show_at_once_in_search() {
+    // The moderation commands: the author edits, a moderator deletes; the very next
+    // search (sent without waiting for anything else) sees both.
+    let dir = TempDir::new("search-moderation");
+    let server = server_on(&dir.file("papo.db"));
+    let cookie = register(server.addr, "Ana", "senha-longa-1");
+    let (mut ana, _) = Client::signed_in(server.addr, &cookie);
+    ana.join("sala", None);
+    let (typo, _) = ana.text_ref("sala", "vamos jogr hoje", json!(1));
+    let (spam, _) = ana.text_ref("sala", "compre pilulas", json!(2));
+    assert_eq!(found(&mut ana, "jogr"), ["vamos jogr hoje"]);
+
+    ana.send(json!({"type": "edit", "id": typo["id"], "text": "vamos jogar hoje"}));
+    ana.send(json!({"type": "delete", "id": spam["id"]}));
+    let reply = search(&mut ana, json!({"q": "jogar"}));
+    assert_eq!(texts(&reply), ["vamos jogar hoje"]);
+    assert!(reply["messages"][0]["edited_ts"].is_u64(), "{reply}");
+    assert!(found(&mut ana, "jogr").is_empty(), "the old text is gone");
+    assert!(
+        found(&mut ana, "pilulas").is_empty(),
+        "a deleted message is gone"
+    );
+}
+
+#[test]
 fn edits_and_deletes_in_the_database_show_at_once() {
     // The moderation commands (edit, delete) are another helper's; they change `messages`
     // with a plain UPDATE or DELETE, which the index's triggers follow. Here the same
