@@ -9,12 +9,13 @@
 //! `message_ids`, each conversation's in the registry, for unread counts): a message
 //! found on disk but no longer there was deleted meanwhile, and is no message.
 //!
-//! Who may: the author edits and deletes, a moderator of the room deletes. An account is
-//! the author of what it sent signed in. A guest is the author of what it sent on this
-//! connection: a message under its name, sent by no account, with an id above the last
-//! one handed out when it said `hello` (its name was nobody else's since). Someone who
-//! cannot read a message (a DM between others, a room they are not in and do not
-//! moderate) is told there is no such message, not that they may not touch it.
+//! Who may: the author edits (in a room, while still a member of it: someone kicked or
+//! banned cannot put its words back in front of the room) and deletes, a moderator of the
+//! room deletes. An account is the author of what it sent signed in. A guest is the author
+//! of what it sent on this connection: a message under its name, sent by no account, with
+//! an id above the last one handed out when it said `hello` (its name was nobody else's
+//! since). Someone who cannot read a message (a DM between others, a room they are not in
+//! and do not moderate) is told there is no such message, not that they may not touch it.
 
 use super::Hub;
 use crate::accounts::AccountId;
@@ -168,6 +169,9 @@ impl Hub {
                         "only its author may edit a message",
                     ));
                 }
+                if let Place::Room(index) = place {
+                    self.require_speaker(conn, index)?;
+                }
                 self.apply_edit(conn, &found, &place, &text, reference);
             }
             MessageAction::Delete => {
@@ -198,6 +202,22 @@ impl Hub {
             until: None,
         });
         Ok(())
+    }
+
+    /// An edit shows new text to the room, so its author must still be one who may speak
+    /// there: a member (this connection, or its account's membership). Someone kicked or
+    /// banned is not, or its old messages would carry its spam straight back to the room.
+    fn require_speaker(&self, conn: ConnId, index: RoomId) -> Result<(), Rejection> {
+        if self.rooms[index].is_member(conn) || self.is_account_member(conn, index) {
+            return Ok(());
+        }
+        Err(Rejection::new(
+            ErrorCode::NotInRoom,
+            format!(
+                "you are not in room {}: only a member edits its messages there",
+                self.rooms[index].name
+            ),
+        ))
     }
 
     /// The DM's two accounts' connections, each with the name of the other end (`with` as

