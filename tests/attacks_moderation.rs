@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use std::time::Duration;
 
 const PASSWORD: &str = "correct horse";
 
@@ -79,4 +80,44 @@ fn a_kicked_or_banned_author_cannot_edit_its_messages_back_into_the_room() {
     // Taking its own words back stays possible.
     let reply = beto.request(json!({"type": "delete", "id": spam}), json!("del"));
     assert_eq!(reply["type"], "deleted", "{reply}");
+}
+
+/// A join to a protected room waits for its password's check (after a restart the server
+/// knows only the hash, so argon2 runs); a ban set meanwhile must keep the user out when
+/// the check comes back right.
+#[test]
+fn a_ban_set_while_the_join_password_is_checked_keeps_the_user_out() {
+    let dir = TempDir::new("attack-ban-race");
+    let db = dir.file("papo.db");
+    let start = || {
+        let mut config = test_config();
+        config.db = db.clone();
+        config.accounts.registrations_per_hour = 0;
+        TestServer::start(config)
+    };
+    let mut s = start();
+    let (_admin, _) = account(&s, "Admin");
+    let ana_cookie = register(s.addr, "Ana", PASSWORD);
+    let beto_cookie = register(s.addr, "Beto", PASSWORD);
+    let (mut ana, _) = Client::signed_in(s.addr, &ana_cookie);
+    ana.create("cofre", Some("segredo"));
+    drop(ana);
+    s.shutdown();
+    drop(s);
+
+    let s = start();
+    let (mut ana, _) = Client::signed_in(s.addr, &ana_cookie);
+    let (mut beto, _) = Client::signed_in(s.addr, &beto_cookie);
+    beto.send(json!({"type": "join", "room": "cofre", "password": "segredo", "ref": "j"}));
+    // The join reaches the hub first and waits for argon2 (tens of milliseconds).
+    std::thread::sleep(Duration::from_millis(5));
+    let reply = ana.request(
+        json!({"type": "kick", "room": "cofre", "user": "Beto", "minutes": 60}),
+        json!("ban"),
+    );
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    let join = beto.recv_until(|v| v["ref"] == "j");
+    assert_eq!(join["type"], "error", "a banned user got in: {join}");
+    assert_eq!(join["code"], "banned", "{join}");
+    beto.expect_error(json!({"type": "who", "room": "cofre"}), "not_in_room");
 }

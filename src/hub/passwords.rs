@@ -227,6 +227,12 @@ impl Hub {
         if let Access::Protected(secret) = &mut self.rooms[index].access {
             secret.remember(&job.password);
         }
+        // A moderator may have banned the joiner while its password was checked: the ban
+        // holds, right password or not.
+        if let Err(rejection) = self.check_ban(job.conn, index, now) {
+            self.reply_error(job.conn, &rejection, reference);
+            return;
+        }
         if self.rooms[index].is_member(job.conn) {
             self.send_joined(job.conn, index, reference);
         } else {
