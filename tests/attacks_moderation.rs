@@ -121,3 +121,57 @@ fn a_ban_set_while_the_join_password_is_checked_keeps_the_user_out() {
     assert_eq!(join["code"], "banned", "{join}");
     beto.expect_error(json!({"type": "who", "room": "cofre"}), "not_in_room");
 }
+
+/// Any account can make a room and so own one. `kick` must not become a way to push
+/// notices (a room name of the sender's choosing) at people who are not in that room, nor
+/// a way to fill the audit log with actions that changed nothing.
+#[test]
+fn kick_reaches_only_people_in_the_room_and_no_ops_leave_no_trace() {
+    let dir = TempDir::new("attack-kick-spam");
+    let db = dir.file("papo.db");
+    let mut config = test_config();
+    config.db = db.clone();
+    config.accounts.registrations_per_hour = 0;
+    let s = TestServer::start(config);
+    let (_admin, _) = account(&s, "Admin");
+    let (mut ana, _) = account(&s, "Ana");
+    let (mut caio, _) = account(&s, "Caio");
+    let mut guest = Client::hello(s.addr, "Visita");
+    ana.create("compre-bitcoin-aqui", None);
+    caio.collect_for(QUIET);
+    guest.collect_for(QUIET);
+    let room = "compre-bitcoin-aqui";
+    for round in 0..3 {
+        for user in ["Caio", "Visita"] {
+            let reply = ana.request(
+                json!({"type": "kick", "room": room, "user": user}),
+                json!(format!("kick-{user}-{round}")),
+            );
+            assert_eq!(reply["type"], "error", "{reply}");
+            assert_eq!(reply["code"], "not_in_room", "{reply}");
+        }
+        // Lifting a ban nobody has changes nothing.
+        let reply = ana.request(
+            json!({"type": "unban", "room": room, "user": "Caio"}),
+            json!(format!("unban-{round}")),
+        );
+        assert_eq!(reply["type"], "unbanned", "{reply}");
+    }
+    caio.assert_silent(QUIET);
+    guest.assert_silent(QUIET);
+    // A ban set ahead of time holds at the door, and is no notice either.
+    let reply = ana.request(
+        json!({"type": "kick", "room": room, "user": "Caio", "ban": true}),
+        json!("ban"),
+    );
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    caio.assert_silent(QUIET);
+    caio.expect_error(json!({"type": "join", "room": room}), "banned");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_papo"))
+        .args(["audit", "--db", &db])
+        .output()
+        .expect("papo audit runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "one action, the ban: {text}");
+}

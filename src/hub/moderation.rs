@@ -17,6 +17,11 @@
 //! out. Everyone sharing that address as guests (a school behind one NAT) is out with them;
 //! accounts behind it are not. `unban` of a guest online lifts the bans on its name and on
 //! its address; of a guest gone, the ban on its name (with the address it had).
+//!
+//! Any account can make a room and so moderate one: nothing here may reach people outside
+//! it. `kicked` goes to the user's connections only if it was in the room (or its account a
+//! member); a plain kick of anyone else is `not_in_room`, and a ban set ahead of time is
+//! learnt at the door (`banned`). An `unban` that lifts nothing is answered and not logged.
 
 use super::{now_millis, Hub};
 use crate::accounts::AccountId;
@@ -125,6 +130,15 @@ enum Target {
 
 fn forbidden(message: impl Into<String>) -> Rejection {
     Rejection::new(ErrorCode::Forbidden, message)
+}
+
+/// A plain kick of someone not in the room: it would change nothing, and must not be a way
+/// to push a notice (a room name of anyone's choosing) at any user online.
+fn not_in_room(user: &str, room: &str) -> Rejection {
+    Rejection::new(
+        ErrorCode::NotInRoom,
+        format!("{user} is not in room {room}"),
+    )
 }
 
 fn no_such_user(name: &str) -> Rejection {
@@ -316,18 +330,33 @@ impl Hub {
                 if self.registry.get(*id).is_some_and(|a| a.admin) {
                     return Err(forbidden("the admin cannot be kicked"));
                 }
-                self.forget_membership(*id, index);
                 let here = self.rooms[index].conns_of(UserKey::Account(*id));
+                let member = !here.is_empty()
+                    || self
+                        .registry
+                        .get(*id)
+                        .is_some_and(|a| a.memberships.contains(&index));
+                if !member && !ban {
+                    return Err(not_in_room(name, &self.rooms[index].name));
+                }
+                self.forget_membership(*id, index);
                 for c in here {
                     self.part(c, index, now);
                 }
-                (
-                    Subject::Account(*id),
-                    name.clone(),
-                    self.conns_of_account(*id),
-                )
+                // Every connection of a member hears it (its room list drops the room);
+                // someone banned ahead of time learns it at the door.
+                let reached = if member {
+                    self.conns_of_account(*id)
+                } else {
+                    Vec::new()
+                };
+                (Subject::Account(*id), name.clone(), reached)
             }
             Target::Guest { conn: guest, name } => {
+                let member = self.rooms[index].is_member(*guest);
+                if !member && !ban {
+                    return Err(not_in_room(name, &self.rooms[index].name));
+                }
                 self.part(*guest, index, now);
                 let address = self
                     .conns
@@ -337,7 +366,8 @@ impl Hub {
                     name_key: fold(name),
                     address,
                 };
-                (subject, name.clone(), vec![*guest])
+                let reached = if member { vec![*guest] } else { Vec::new() };
+                (subject, name.clone(), reached)
             }
             Target::Offline { .. } => return Err(no_such_user(user)),
         };
@@ -439,7 +469,9 @@ impl Hub {
             }
             Target::Offline { name_key } => (user.to_string(), None, Some(name_key.clone()), None),
         };
+        let mut lifted = 0;
         if let Some(bans) = self.moderation.bans.get_mut(&index) {
+            let before = bans.len();
             bans.retain(|b| match (&b.subject, account_id) {
                 (Subject::Account(a), Some(id)) => *a != id,
                 (
@@ -451,6 +483,20 @@ impl Hub {
                 ) => Some(k) != name_key.as_ref() && (a.is_none() || *a != address),
                 _ => true,
             });
+            lifted = before - bans.len();
+        }
+        let room_name = self.rooms[index].name.clone();
+        let json = Event::Unbanned {
+            room: &room_name,
+            user: &name,
+            reference,
+        }
+        .to_json();
+        if lifted == 0 {
+            // Nobody was kept out: the state asked for holds already, and a loop of these
+            // leaves nothing on disk or in the audit log.
+            self.send(conn, &json);
+            return Ok(());
         }
         let write = ModerationWrite::RemoveBan {
             room_id: index,
@@ -459,13 +505,6 @@ impl Hub {
             address,
         };
         self.persist_for_room(index, StoreJob::Moderation(write));
-        let room_name = self.rooms[index].name.clone();
-        let json = Event::Unbanned {
-            room: &room_name,
-            user: &name,
-            reference,
-        }
-        .to_json();
         self.send(conn, &json);
         let entry = self.audit(actor, "unban", Some(&name), Some(&room_name), None);
         self.record(entry);
