@@ -175,3 +175,71 @@ fn kick_reaches_only_people_in_the_room_and_no_ops_leave_no_trace() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 2, "one action, the ban: {text}");
 }
+
+/// Holds the database's write lock from another connection, as another process could.
+struct WriteLock(rusqlite::Connection);
+
+impl WriteLock {
+    fn take(db: &str) -> WriteLock {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        WriteLock(conn)
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("ROLLBACK");
+    }
+}
+
+/// A deletion or edit the store cannot keep must not be told as done: the moderator would
+/// believe the abuse gone, and it would be back after the next restart.
+#[test]
+fn an_edit_or_delete_the_store_cannot_keep_is_unavailable_and_told_to_nobody() {
+    let dir = TempDir::new("attack-unkept-delete");
+    let db = dir.file("papo.db");
+    let start = || {
+        let mut config = test_config();
+        config.db = db.clone();
+        TestServer::start(config)
+    };
+    let mut s = start();
+    let mut ana = Client::member(s.addr, "Ana", "sala");
+    let mut beto = Client::member(s.addr, "Beto", "sala");
+    let abuse = say(&mut ana, "sala", "abuso");
+    let typo = say(&mut ana, "sala", "erro");
+    beto.recv_message("sala", "erro");
+
+    let lock = WriteLock::take(&db);
+    let deleted = ana.request(json!({"type": "delete", "id": abuse}), json!("del"));
+    assert_eq!(deleted["type"], "error", "told as done: {deleted}");
+    assert_eq!(deleted["code"], "unavailable", "{deleted}");
+    let edited = ana.request(
+        json!({"type": "edit", "id": typo, "text": "certo"}),
+        json!("edit"),
+    );
+    assert_eq!(edited["code"], "unavailable", "{edited}");
+    let seen = beto.collect_for(QUIET);
+    assert!(
+        seen.iter()
+            .all(|f| f["type"] != "deleted" && f["type"] != "edited"),
+        "the room was told of a change that is not kept: {seen:?}"
+    );
+    drop(lock);
+    drop((ana, beto));
+    s.shutdown();
+    drop(s);
+
+    // What the room was told is what the file holds.
+    let s = start();
+    let mut caio = Client::hello(s.addr, "Caio");
+    let joined = caio.join("sala", None);
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["abuso", "erro"], "{joined}");
+}

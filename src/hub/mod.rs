@@ -312,6 +312,9 @@ impl Hub {
                 self.on_message_looked(answer, now)
             }
             HubInput::Store(StoreDone::Searched(answer)) => self.on_searched(answer, now),
+            HubInput::Store(StoreDone::MessageChanged { change, kept }) => {
+                self.on_message_changed(change, kept, now)
+            }
             HubInput::Disconnect { conn } => {
                 if self.is_checking(conn) {
                     self.hold_disconnect(conn);

@@ -1,7 +1,7 @@
 //! Moderation on disk: the migration (edited messages, rooms' owners, bans, suspensions,
-//! the audit log), the hub's writes (edit and delete a message, bans, suspensions, audit
-//! entries, a deleted room's leftovers), the message lookup that `edit` and `delete` wait
-//! for, loading bans and suspensions at start, and `papo audit`.
+//! the audit log), the hub's writes (bans, suspensions, audit entries, a deleted room's
+//! leftovers), the message lookup that `edit` and `delete` wait for and their change, which
+//! is kept before anyone is told of it, loading bans and suspensions at start, and `papo audit`.
 //!
 //! The hub keeps bans and suspensions in memory (few, and needed at every `join` and
 //! sign-in) and is their authority while it runs; these tables are what a restart starts
@@ -101,16 +101,6 @@ pub enum ModerationWrite {
     SetOwner {
         room_id: i64,
         account_id: i64,
-    },
-    /// A message's new text.
-    EditMessage {
-        id: u64,
-        text: String,
-        edited_ts: u64,
-    },
-    /// A message removed: the row goes, its text is not kept anywhere.
-    DeleteMessage {
-        id: u64,
     },
     /// A room deleted by a moderator: its memberships and read marks go (the room, its
     /// messages and its bans go with the `StoreJob::DeleteRoom` queued right after it).
@@ -218,6 +208,45 @@ impl MessageQuery {
     }
 }
 
+/// An `edit` or `delete` the hub has allowed, on its way to the disk. Nobody is told of it
+/// before it is kept (`StoreDone::MessageChanged`): a deletion told as done but lost with a
+/// failing disk would bring the message back at the next start, unseen by its moderator.
+/// The asking connection's later commands wait for it, as they waited for the lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageChange {
+    /// The asking connection.
+    pub conn: ConnId,
+    /// The message, as the lookup found it.
+    pub found: FoundMessage,
+    /// The new text, or the deletion.
+    pub action: MessageAction,
+    /// When it was edited (ms since the epoch); unused for a deletion.
+    pub edited_ts: u64,
+    /// Who asked, as the audit log names them (an account, or a guest's name).
+    pub actor: String,
+    /// The command's ref, for its reply.
+    pub reference: Option<Ref>,
+}
+
+/// Keeps an edit (the new text) or a deletion (the row goes, its text is not kept
+/// anywhere), inside the batch's transaction.
+pub(super) fn change_message(conn: &Connection, change: &MessageChange) -> rusqlite::Result<()> {
+    let id = change.found.id as i64;
+    match &change.action {
+        MessageAction::Edit { text } => {
+            conn.prepare_cached("UPDATE messages SET text = ?2, edited_ts = ?3 WHERE id = ?1")?
+                .execute(params![id, text, change.edited_ts as i64])?;
+        }
+        MessageAction::Delete => {
+            // files: when attachments land, the message's files are removed here, in the
+            // same transaction as the row (the one place a message is deleted).
+            conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+                .execute([id])?;
+        }
+    }
+    Ok(())
+}
+
 /// Rooms' owners, and bans and suspensions in force, at start.
 #[derive(Debug, Default)]
 pub struct LoadedModeration {
@@ -302,20 +331,6 @@ pub(super) fn apply(tx: &Connection, write: &ModerationWrite) -> rusqlite::Resul
         } => {
             tx.prepare_cached("UPDATE rooms SET owner_account = ?2 WHERE id = ?1")?
                 .execute(params![room_id, account_id])?;
-        }
-        ModerationWrite::EditMessage {
-            id,
-            text,
-            edited_ts,
-        } => {
-            tx.prepare_cached("UPDATE messages SET text = ?2, edited_ts = ?3 WHERE id = ?1")?
-                .execute(params![*id as i64, text, *edited_ts as i64])?;
-        }
-        ModerationWrite::DeleteMessage { id } => {
-            // files: when attachments land, the message's files are removed here, in the
-            // same transaction as the row (the one place a message is deleted).
-            tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
-                .execute([*id as i64])?;
         }
         ModerationWrite::PurgeRoom { room_id } => {
             // files: when attachments land, the files of the room's messages are removed
