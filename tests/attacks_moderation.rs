@@ -243,3 +243,46 @@ fn an_edit_or_delete_the_store_cannot_keep_is_unavailable_and_told_to_nobody() {
         .collect();
     assert_eq!(texts, ["abuso", "erro"], "{joined}");
 }
+
+/// A protected room deleted while its password is being hashed, and made again under its
+/// name with another password: the first room's hash, coming back late, must not become
+/// the new room's password (it would be the one kept on disk, in force after a restart).
+#[test]
+fn a_deleted_rooms_late_password_hash_does_not_become_its_successors() {
+    let dir = TempDir::new("attack-late-hash");
+    let db = dir.file("papo.db");
+    let start = || {
+        let mut config = test_config();
+        config.db = db.clone();
+        config.accounts.registrations_per_hour = 0;
+        TestServer::start(config)
+    };
+    let mut s = start();
+    let (_admin, _) = account(&s, "Admin");
+    let ana_cookie = register(s.addr, "Ana", PASSWORD);
+    let (mut ana, _) = Client::signed_in(s.addr, &ana_cookie);
+    // A typo, taken back at once, then the room again with the right password: all three
+    // reach the hub long before argon2 is done with the first.
+    ana.send(json!({"type": "create", "room": "cofre", "password": "errada", "ref": 1}));
+    ana.send(json!({"type": "delete_room", "room": "cofre", "ref": 2}));
+    ana.send(json!({"type": "create", "room": "cofre", "password": "certa", "ref": 3}));
+    assert_eq!(ana.recv_until(|v| v["ref"] == 3)["type"], "created");
+    // Both hashes back, and on disk.
+    std::thread::sleep(Duration::from_millis(500));
+    ana.assert_alive();
+    drop(ana);
+    s.shutdown();
+    drop(s);
+
+    let s = start();
+    let mut beto = Client::hello(s.addr, "Beto");
+    beto.expect_error(
+        json!({"type": "join", "room": "cofre", "password": "errada"}),
+        "wrong_password",
+    );
+    let joined = beto.request(
+        json!({"type": "join", "room": "cofre", "password": "certa"}),
+        json!("j"),
+    );
+    assert_eq!(joined["type"], "joined", "{joined}");
+}
