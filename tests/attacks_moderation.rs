@@ -286,3 +286,57 @@ fn a_deleted_rooms_late_password_hash_does_not_become_its_successors() {
     );
     assert_eq!(joined["type"], "joined", "{joined}");
 }
+
+/// Ids and minutes a hostile client makes up: a clear error each, the connection lives on.
+#[test]
+fn made_up_ids_and_minutes_get_clear_errors() {
+    let s = server();
+    let (mut admin, _) = account(&s, "Admin");
+    admin.join("sala", None);
+    let mut beto = Client::member(s.addr, "Beto", "sala");
+    for id in [
+        json!(-1),
+        json!(1.5),
+        json!("1"),
+        json!(null),
+        json!(true),
+        json!(1e300),
+    ] {
+        admin.expect_error(json!({"type": "delete", "id": id}), "bad_request");
+        admin.expect_error(
+            json!({"type": "edit", "id": id, "text": "x"}),
+            "bad_request",
+        );
+    }
+    // Past i64 (SQLite's integers) and past every id handed out: no such message.
+    for id in [json!(u64::MAX), json!(i64::MAX), json!(0)] {
+        admin.expect_error(json!({"type": "delete", "id": id}), "no_such_message");
+    }
+    for minutes in [
+        json!(0),
+        json!(-5),
+        json!(1.5),
+        json!("10"),
+        json!(u64::MAX),
+    ] {
+        let kick = json!({"type": "kick", "room": "sala", "user": "Beto", "minutes": minutes});
+        admin.expect_error(kick, "bad_request");
+        let suspend = json!({"type": "suspend", "user": "Beto", "minutes": minutes});
+        admin.expect_error(suspend, "bad_request");
+    }
+    // The longest ban there is (ten years) is kept and shown.
+    let reply = admin.request(
+        json!({"type": "kick", "room": "sala", "user": "Beto", "minutes": 10 * 365 * 24 * 60}),
+        json!("long"),
+    );
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    assert!(reply["until"].as_u64().is_some(), "{reply}");
+    beto.recv_type("kicked");
+    let refused = beto.expect_error(json!({"type": "join", "room": "sala"}), "banned");
+    assert!(
+        refused["message"].as_str().unwrap().contains("until"),
+        "{refused}"
+    );
+    admin.assert_alive();
+    beto.assert_alive();
+}

@@ -38,6 +38,7 @@ use std::time::Instant;
 
 /// Where a found message lives, as the hub knows it.
 enum Place {
+    /// A room the hub still has, holding the message.
     Room(RoomId),
     /// A DM between two accounts: (sender, recipient).
     Dm(AccountId, AccountId),

@@ -65,15 +65,19 @@ struct Ban {
 /// Whom a ban keeps out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Subject {
+    /// An account, whatever name or address it comes from.
     Account(AccountId),
     /// A guest: its name's fold key, and the address it connected from (if it was online).
     Guest {
+        /// `protocol::fold` of the name: every look-alike spelling is the same name.
         name_key: String,
+        /// `ClientAddress` as text (an IPv6 client's /64): every guest from it is out.
         address: Option<String>,
     },
 }
 
 impl Ban {
+    /// Whether it still keeps its subject out at `now_ms` (it ends at `until`, exactly).
     fn live(&self, now_ms: u64) -> bool {
         self.until.is_none_or(|until| until > now_ms)
     }
@@ -113,17 +117,22 @@ impl Moderation {
 
 /// Who a `kick`, `unban` or `suspend` names.
 enum Target {
+    /// A registered account, online or not.
     Account {
         id: AccountId,
+        /// Its name as registered, for replies and the audit log.
         name: Arc<str>,
     },
     /// A guest online now.
     Guest {
+        /// Its one connection: the one kicked, and whose address a ban takes.
         conn: ConnId,
+        /// Its name as it gave it.
         name: Arc<str>,
     },
     /// A guest name that is not online (only `unban` takes one).
     Offline {
+        /// The name's fold key, which its bans are kept under.
         name_key: String,
     },
 }

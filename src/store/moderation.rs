@@ -98,15 +98,10 @@ pub struct AuditEntry {
 #[derive(Debug, Clone)]
 pub enum ModerationWrite {
     /// A room an account made: that account owns it (queued right behind its creation).
-    SetOwner {
-        room_id: i64,
-        account_id: i64,
-    },
+    SetOwner { room_id: i64, account_id: i64 },
     /// A room deleted by a moderator: its memberships and read marks go (the room, its
     /// messages and its bans go with the `StoreJob::DeleteRoom` queued right after it).
-    PurgeRoom {
-        room_id: i64,
-    },
+    PurgeRoom { room_id: i64 },
     /// A ban set (replacing one on the same user in the same room).
     SetBan(StoredBan),
     /// Bans lifted: an account's, or a guest name's, and (for a guest online) any on the
@@ -124,13 +119,10 @@ pub enum ModerationWrite {
         by: String,
         at: u64,
     },
-    Unsuspend {
-        account_id: i64,
-    },
+    /// A suspension lifted.
+    Unsuspend { account_id: i64 },
     /// Bans and suspensions ended by `now` (ms) are dropped.
-    Expire {
-        now: u64,
-    },
+    Expire { now: u64 },
     /// An action for the audit log.
     Audit(AuditEntry),
 }
@@ -138,7 +130,9 @@ pub enum ModerationWrite {
 /// What `edit` or `delete` will do once the message is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageAction {
+    /// Its text becomes `text` (already trimmed and checked).
     Edit { text: String },
+    /// It goes, text and row.
     Delete,
 }
 
