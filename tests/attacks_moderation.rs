@@ -340,3 +340,39 @@ fn made_up_ids_and_minutes_get_clear_errors() {
     admin.assert_alive();
     beto.assert_alive();
 }
+
+/// Bans are kept in memory and looked through at every join: a room's owner banning guest
+/// puppet after guest puppet must meet a cap (`--max-bans-per-room`), not grow them forever.
+#[test]
+fn a_room_keeps_at_most_its_cap_of_bans() {
+    let mut config = test_config();
+    config.accounts.registrations_per_hour = 0;
+    config.max_bans_per_room = 2;
+    let s = TestServer::start(config);
+    let (_admin, _) = account(&s, "Admin");
+    let (mut ana, _) = account(&s, "Ana");
+    ana.create("clube", None);
+    let puppets: Vec<Client> = (0..3)
+        .map(|n| Client::hello(s.addr, &format!("boneco{n}")))
+        .collect();
+    let ban = |user: &str| json!({"type": "kick", "room": "clube", "user": user, "ban": true});
+    for n in 0..2 {
+        let reply = ana.request(ban(&format!("boneco{n}")), json!(n));
+        assert_eq!(reply["type"], "kicked", "{reply}");
+    }
+    ana.expect_error(ban("boneco2"), "forbidden");
+    // Banning someone banned already replaces its ban: no more room taken.
+    let reply = ana.request(
+        json!({"type": "kick", "room": "clube", "user": "BONECO0", "minutes": 5}),
+        json!("again"),
+    );
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    // Lifting one makes room.
+    ana.request(
+        json!({"type": "unban", "room": "clube", "user": "boneco1"}),
+        json!("unban"),
+    );
+    let reply = ana.request(ban("boneco2"), json!("third"));
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    drop(puppets);
+}

@@ -49,6 +49,9 @@ pub(super) struct Moderation {
     pub(super) owners: HashMap<RoomId, AccountId>,
     /// Bans by room.
     bans: HashMap<RoomId, Vec<Ban>>,
+    /// Bans one room keeps in force at most (`--max-bans-per-room`; 0 = no cap): every
+    /// `join` looks through its room's, and guest names to ban are endless.
+    max_bans_per_room: usize,
     /// Suspended accounts → when the suspension ends (ms; `None`: until `unsuspend`).
     suspensions: HashMap<AccountId, Option<u64>>,
 }
@@ -102,6 +105,7 @@ impl Moderation {
         }
         Moderation {
             minute_ms: 60_000,
+            max_bans_per_room: 10_000,
             owners: loaded.owners.iter().copied().collect(),
             bans,
             suspensions: loaded.suspensions.iter().copied().collect(),
@@ -166,6 +170,12 @@ impl Hub {
     /// A shorter moderation minute, for tests (the protocol's `minutes` count in these).
     pub fn with_moderation_minute(mut self, minute: Duration) -> Self {
         self.moderation.minute_ms = (minute.as_millis() as u64).max(1);
+        self
+    }
+
+    /// Another cap on the bans one room keeps (0: none).
+    pub fn with_max_bans_per_room(mut self, max: usize) -> Self {
+        self.moderation.max_bans_per_room = max;
         self
     }
 
@@ -331,6 +341,9 @@ impl Hub {
         let index = self.room_by_name(room)?;
         let actor = self.require_moderator(conn, index)?;
         let target = self.resolve(user)?;
+        if ban {
+            self.make_room_for_ban(index, &target, now)?;
+        }
         let (subject, name, reached) = match &target {
             Target::Account { id, name } => {
                 if *id == actor {
@@ -405,6 +418,38 @@ impl Hub {
         let action = if ban { "ban" } else { "kick" };
         let entry = self.audit(actor, action, Some(&name), Some(&room_name), until);
         self.record(entry);
+        Ok(())
+    }
+
+    /// Before a ban: forgets the room's ended bans, then refuses a new one past the cap (a
+    /// ban replacing one on the same user takes no more room).
+    fn make_room_for_ban(
+        &mut self,
+        index: RoomId,
+        target: &Target,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let max = self.moderation.max_bans_per_room;
+        let now_ms = self.clock.millis(now);
+        let Some(bans) = self.moderation.bans.get_mut(&index) else {
+            return Ok(());
+        };
+        bans.retain(|b| b.live(now_ms));
+        let probe = match target {
+            Target::Account { id, .. } => Subject::Account(*id),
+            Target::Guest { name, .. } => Subject::Guest {
+                name_key: fold(name),
+                address: None,
+            },
+            Target::Offline { .. } => return Ok(()),
+        };
+        let full = max > 0 && bans.len() >= max;
+        if full && !bans.iter().any(|b| same_subject(&b.subject, &probe)) {
+            return Err(forbidden(format!(
+                "room {} has {max} bans in force, the most it keeps: lift some first",
+                self.rooms[index].name
+            )));
+        }
         Ok(())
     }
 
