@@ -1,7 +1,9 @@
 //! Moderation attacked over real TCP, as a hostile user and a security reviewer would: a
 //! banned author putting its spam back by editing, a ban slipping past a join whose
-//! password was being checked, a moderator using `kick` to push notices at people who are
-//! not in its room, and no-op actions filling the audit table.
+//! password was being checked, a room owner using `kick` to push notices at people who are
+//! not in its room and no-op actions filling the audit table, an edit or deletion told as
+//! done that the failing disk did not keep, a deleted room's late password hash becoming
+//! its successor's, bans piling up without a cap, and made-up ids and minutes.
 
 mod common;
 
