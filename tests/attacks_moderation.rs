@@ -378,3 +378,21 @@ fn a_room_keeps_at_most_its_cap_of_bans() {
     assert_eq!(reply["type"], "kicked", "{reply}");
     drop(puppets);
 }
+
+/// A bot's sign-in (`hello` with a password) waits for argon2; a suspension decided
+/// meanwhile must refuse it when the check comes back right, and leave no connection in.
+#[test]
+fn a_sign_in_under_way_when_the_account_is_suspended_is_refused() {
+    let s = server();
+    let (mut admin, _) = account(&s, "Admin");
+    let _ = register(s.addr, "Beto", PASSWORD);
+    let mut bot = Client::connect(s.addr);
+    bot.send(json!({"type": "hello", "name": "Beto", "password": PASSWORD, "ref": "h"}));
+    std::thread::sleep(Duration::from_millis(5));
+    let reply = admin.request(json!({"type": "suspend", "user": "Beto"}), json!("s"));
+    assert_eq!(reply["type"], "suspended", "{reply}");
+    let hello = bot.recv_until(|v| v["ref"] == "h");
+    assert_eq!(hello["type"], "error", "signed in while suspended: {hello}");
+    assert_eq!(hello["code"], "forbidden", "{hello}");
+    bot.assert_alive_unidentified();
+}
