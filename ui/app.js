@@ -8,6 +8,10 @@ import * as account from './account.js';
 import * as notify from './notify.js';
 import { setupSettings, openSettings, retranslateSettings } from './settings.js';
 import * as view from './view.js';
+import './i18n-moderation.js';
+import { setupModeration, noteCreated } from './moderation.js';
+import { setupSearch } from './search.js';
+import { setupAdmin, setAdmin } from './admin.js';
 
 const { els } = view;
 const NAME_KEY = 'papo.name';
@@ -210,6 +214,7 @@ async function onOpen() {
   store.me = welcome.name;
   store.account = welcome.account === true; // PROTOCOL 1.1; absent (a guest) in version 1
   store.admin = welcome.admin === true;
+  setAdmin(store.admin);
   view.setSignedIn(store.account);
   safeSet(NAME_KEY, welcome.name);
   applyWelcomeRooms(welcome);
@@ -389,6 +394,7 @@ function applyAccountWelcome(welcome) {
     const conv = store.ensure('room', m.room);
     conv.name = m.room;
     conv.protected = !!m.protected;
+    if (m.owner !== undefined) conv.owner = m.owner; // who moderates it (moderation.js), where the server says
     if (typeof m.member_count === 'number') conv.memberCount = m.member_count;
     if (conv === store.active) conv.readId = Math.max(conv.readId, m.read_id || 0);
     else conv.setServerUnread(m.unread, m.read_id, m.last_id);
@@ -489,6 +495,7 @@ async function joinRoom(room, password = '') {
 function applyJoined(conv, reply, { first }) {
   conv.name = reply.room;
   conv.protected = !!reply.protected;
+  if (reply.owner !== undefined) conv.owner = reply.owner;
   conv.setMembers(reply.members || [], reply.member_count ?? 0);
   for (const name of reply.members || []) store.markSeen(name);
   const history = reply.history || [];
@@ -596,6 +603,7 @@ async function createRoom(ev) {
   try {
     const created = await conn.request({ type: 'create', room, ...(password ? { password } : {}) });
     store.addRoom({ room: created.room, protected: created.protected, member_count: 0 });
+    noteCreated(created.room);
     await joinRoom(created.room, password);
     els.createForm.reset();
   } catch (err) {
@@ -1126,6 +1134,10 @@ function wire() {
   window.addEventListener('online', () => conn.retryNow());
   setupEmojiPicker({ toggle: els.emojiToggle, panel: els.emojiPanel, input: els.input });
   onLangChange(applyLanguage);
+  const moderation = setupModeration({ conn, store, openConversation, errorText, roomRemoved, addSystem });
+  Object.assign(handlers, moderation.handlers);
+  setupSearch({ conn, store, openConversation, errorText });
+  setupAdmin({ conn, errorText });
 }
 
 function setDmForm(show, refocus = true) {

@@ -129,8 +129,16 @@ function messageEl(item, prev, me) {
   text.append(linkify(item.text));
   body.append(text, timeEl(item.ts));
   li.append(body);
+  messageExtras?.(li, item, own);
   return li;
 }
+
+// moderation.js adds to each message drawn (its menu, the "edited" mark, the editor) and to each member row (a
+// moderator's menu); kept as hooks so this file stays about drawing.
+let messageExtras = null;
+export function setMessageExtras(fn) { messageExtras = fn; }
+let memberExtras = null; // { build(li, name, isMe), sig(): what, when it changes, means rows must be rebuilt }
+export function setMemberExtras(extras) { memberExtras = extras; }
 
 function newDivider() {
   const li = h('li', 'new-sep');
@@ -303,10 +311,11 @@ function memberRow({ name, isMe }) {
     dm.append(icon('chat'));
     li.append(dm);
   }
+  memberExtras?.build(li, name, isMe);
   return li;
 }
 
-const memberSig = (name, isMe) => `${name}|${isMe}|${t('you')}`;
+const memberSig = (name, isMe) => `${name}|${isMe}|${t('you')}|${memberExtras?.sig() ?? ''}`;
 
 export function renderMemberList(ul, members) {
   reconcile(ul, members, (m) => m.name.toLowerCase(), memberRow, (li, m) => li.dataset.sig === memberSig(m.name, m.isMe));

@@ -238,7 +238,7 @@ export class Conversation {
   addMessage(m) {
     if (this.has(m)) return -1;
     this.seen.add(msgKey(m));
-    const item = { kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts };
+    const item = { kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts, edited_ts: m.edited_ts };
     this.lastActivity = Math.max(this.lastActivity, m.ts || 0);
     // A guest's DMs keep arrival order (ids may restart with an in-memory server); rooms and kept DMs follow id order.
     let at = this.items.length;
@@ -264,7 +264,7 @@ export class Conversation {
   prependHistory(messages) {
     const fresh = messages.filter((m) => !this.has(m));
     for (const m of fresh) this.seen.add(msgKey(m));
-    const items = fresh.map((m) => ({ kind: 'msg', id: m.id, from: m.from, text: m.text, ts: m.ts }));
+    const items = fresh.map((m) => ({ kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts, edited_ts: m.edited_ts }));
     this.items.unshift(...items);
     return fresh.length;
   }

@@ -435,7 +435,10 @@ export function renderMembers(store) {
   els.memberMore.hidden = hiddenCount <= 0;
   els.memberMore.textContent = t('moreMembers', { n: hiddenCount });
   renderHeader(store);
+  membersRendered?.(store);
 }
+let membersRendered = null; // moderation.js: the panel's moderation part follows the room on screen
+export function onMembersRendered(fn) { membersRendered = fn; }
 
 export function renderTyping(conv) {
   const text = conv ? typingText(conv.typers()) : '';
