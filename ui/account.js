@@ -4,8 +4,9 @@
 const TIMEOUT_MS = 15000; // a sign-in waits for argon2 on the server: seconds, not minutes
 
 export class ApiError extends Error {
-  constructor(code, status, message, retryAfter) {
+  constructor(code, status, message, retryAfter, until) {
     super(message || code);
+    this.until = until; // when a suspension ends (ms), where the server says
     this.code = code; // the protocol's code (bad_credentials, weak_password…), or 'offline' / 'timeout'
     this.status = status; // the HTTP status, 0 when there was no answer
     this.retryAfter = retryAfter; // seconds, for rate_limited
@@ -39,7 +40,7 @@ async function call(method, path, body, timeoutMs = TIMEOUT_MS) {
   // A server without accounts (version 1) answers 404 with plain text: accounts are not there.
   const code = data?.code || (res.status === 404 ? 'no_accounts' : `http_${res.status}`);
   const retry = data?.retry_after ?? (Number(res.headers.get('Retry-After')) || undefined);
-  throw new ApiError(code, res.status, data?.message, retry);
+  throw new ApiError(code, res.status, data?.message, retry, data?.until);
 }
 
 // Who this browser is signed in as: {name, admin, sessions}, or null when not signed in. Throws when it cannot

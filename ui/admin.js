@@ -53,15 +53,16 @@ function field(labelKey, control) {
 }
 
 function build() {
-  button = h('button', 'icon-btn admin-btn');
+  // Under "browse rooms" in the sidebar: the foot has no room left beside the account's name.
+  button = h('button', 'nav-item admin-btn');
   button.type = 'button';
   button.id = 'admin-open';
   button.hidden = true;
   button.setAttribute('aria-haspopup', 'dialog');
-  button.dataset.i18nAriaLabel = 'admin';
-  button.dataset.i18nTitle = 'admin';
-  button.append(shield());
-  els.logout.before(button);
+  const label = h('span');
+  label.dataset.i18n = 'admin';
+  button.append(shield(), label);
+  els.navLobby.after(button);
 
   dialog = h('dialog', 'dialog dialog-wide admin-dialog');
   dialog.id = 'admin-dialog';

@@ -9,7 +9,7 @@ import * as notify from './notify.js';
 import { setupSettings, openSettings, retranslateSettings } from './settings.js';
 import * as view from './view.js';
 import './i18n-moderation.js';
-import { setupModeration, noteCreated } from './moderation.js';
+import { setupModeration, noteCreated, formatUntil } from './moderation.js';
 import { setupSearch } from './search.js';
 import { setupAdmin, setAdmin } from './admin.js';
 
@@ -79,7 +79,7 @@ async function startSignIn(ev) {
     signedIn(who);
   } catch (err) {
     setLoginBusy(false);
-    view.showError(els.signinError, () => apiErrorText(err), err.code);
+    view.showError(els.signinError, () => apiErrorText(err, { signIn: true }), err.code);
     (err.code === 'bad_credentials' ? els.signinPassword : els.signinName).focus();
   }
 }
@@ -989,6 +989,8 @@ function apiErrorText(err, ctx = {}) {
     return err.retryAfter >= 90 ? t('err_wait_minutes', { m: Math.ceil(err.retryAfter / 60) }) : t('err_wait_seconds', { s: err.retryAfter });
   }
   if (err.code === 'name_taken' && ctx.register) return t('err_register_name_taken');
+  // The right password of a suspended account (moderation): said as such, with its end when the server gives it.
+  if (err.code === 'forbidden' && ctx.signIn) return err.until ? t('noticeSuspendedUntil', { until: formatUntil(err.until) }) : t('err_suspended');
   if (err.code === 'offline') return t('err_connect');
   return errorText(err);
 }

@@ -38,7 +38,7 @@ const PT = {
   unban: 'Desbanir',
   unbanLabel: 'Desbanir {name}',
   unbanName: 'Desbanir pelo nome',
-  unbanPlaceholder: 'Nome da pessoa',
+  unbanPlaceholder: 'Nome',
   unbanned: '{name} pode entrar de novo em {room}.',
   deleteRoom: 'Apagar sala',
   deleteRoomTitle: 'Apagar a sala {room}?',
@@ -81,9 +81,9 @@ const PT = {
   durForever: 'Até ser liberada',
   suspend: 'Suspender',
   unsuspend: 'Liberar',
-  suspendedDone: '{name} está suspensa até {until}.',
-  suspendedForever: '{name} está suspensa até ser liberada.',
-  unsuspendedDone: '{name} foi liberada e pode entrar de novo.',
+  suspendedDone: 'A conta {name} está suspensa até {until}.',
+  suspendedForever: 'A conta {name} está suspensa até ser liberada.',
+  unsuspendedDone: 'A conta {name} foi liberada e pode entrar de novo.',
   adminNoUser: 'Não existe conta com esse nome.',
 };
 
@@ -119,7 +119,7 @@ const EN = {
   unban: 'Lift ban',
   unbanLabel: 'Lift the ban on {name}',
   unbanName: 'Lift a ban by name',
-  unbanPlaceholder: 'Person’s name',
+  unbanPlaceholder: 'Name',
   unbanned: '{name} may join {room} again.',
   deleteRoom: 'Delete room',
   deleteRoomTitle: 'Delete the room {room}?',
@@ -160,9 +160,9 @@ const EN = {
   durForever: 'Until lifted',
   suspend: 'Suspend',
   unsuspend: 'Lift',
-  suspendedDone: '{name} is suspended until {until}.',
-  suspendedForever: '{name} is suspended until lifted.',
-  unsuspendedDone: '{name} is no longer suspended and may sign in again.',
+  suspendedDone: 'The account {name} is suspended until {until}.',
+  suspendedForever: 'The account {name} is suspended until lifted.',
+  unsuspendedDone: 'The account {name} is no longer suspended and may sign in again.',
   adminNoUser: 'There is no account by that name.',
 };
 

@@ -70,7 +70,9 @@ const SHIELD = ['M12 3l7 3v5c0 4.5-3 8.3-7 10-4-1.7-7-5.5-7-10V6z'];
 
 // "30/11/2026 14:30" or "Nov 30, 2026, 2:30 PM": when a ban or suspension ends.
 export function formatUntil(ms) {
-  return new Intl.DateTimeFormat(lang(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(ms));
+  const today = new Date().toDateString() === new Date(ms).toDateString();
+  const style = today ? { timeStyle: 'short' } : { dateStyle: 'medium', timeStyle: 'short' };
+  return new Intl.DateTimeFormat(lang(), style).format(new Date(ms));
 }
 
 function notice(text, code) {
