@@ -213,9 +213,21 @@ fn moderation_and_search_in_chromium() {
         ana.text_of(&format!(".msg[data-id='{edited}'] .edited-mark")),
         "(editado)"
     );
-    // Esc leaves an edit without saving.
-    beto.click(&format!(".msg[data-id='{edited}'] .msg-menu-btn"));
-    beto.click(".popup-menu [data-key=edit]");
+    // Esc leaves an edit without saving. This time by keyboard: the menu button, Enter, the
+    // first item (Edit) focused, Enter.
+    beto.focus(&format!(".msg[data-id='{edited}'] .msg-menu-btn"));
+    beto.enter();
+    beto.wait_for(
+        "document.activeElement?.dataset.key === 'edit'",
+        "the menu open with Edit focused",
+    );
+    beto.press("ArrowDown", "ArrowDown", 40, "", 0);
+    assert_eq!(
+        beto.eval("document.activeElement.dataset.key"),
+        json!("copy")
+    );
+    beto.press("ArrowUp", "ArrowUp", 38, "", 0);
+    beto.enter();
     beto.wait_for(
         "document.activeElement?.classList.contains('edit-input')",
         "the editor again",
@@ -254,6 +266,7 @@ fn moderation_and_search_in_chromium() {
         "the message gone at Beto's",
     );
 
+    direct_message_edited_live(&ana, &beto);
     search_and_jump(&beto, target, &mut shots);
 
     // Ana bans Beto for 10 minutes from the member list.
@@ -328,6 +341,32 @@ fn moderation_and_search_in_chromium() {
     ana.wait_for(
         "[...document.querySelectorAll('#member-list [data-mod-member]')].some(b => b.dataset.modMember === 'Beto')",
         "Beto back in Ana's list",
+    );
+
+    // A kick without a ban: Beto is out, told he may come back, and does.
+    ana.click("#member-list [data-mod-member='Beto']");
+    ana.click(".popup-menu [data-key=kick]");
+    beto.wait_for(
+        "document.body.dataset.pane === 'lobby' && !document.getElementById('main-error').hidden",
+        "Beto kicked",
+    );
+    assert_eq!(
+        beto.text_of("#main-error-text"),
+        "A moderator removed you from the room praça. You may join it again."
+    );
+    ana.wait_for(
+        "!document.querySelector('#member-list [data-mod-member=\"Beto\"]')",
+        "Beto out of Ana's list again",
+    );
+    ana.wait_for(
+        "[...document.querySelectorAll('#messages .sys-text')].some(e => e.textContent === 'Você removeu Beto da sala')",
+        "the line saying Ana removed Beto",
+    );
+    beto.click("#main-error-close");
+    beto.click("#room-dir .room-row[data-room='praça']");
+    beto.wait_for(
+        "document.body.dataset.pane === 'room'",
+        "Beto back in praça after the kick",
     );
 
     // Ana deletes the room, after saying yes; Beto is told.
@@ -449,7 +488,8 @@ fn search_and_jump(beto: &Tab, target: u64, shots: &mut Vec<PathBuf>) {
            return r.top >= s.top && r.bottom <= s.bottom; }})()"
     ));
     assert_eq!(in_view, json!(true), "the found message is on screen");
-    shots.push(beto.screenshot("mod-search-jump-desktop-light"));
+    // Captured at once: the highlight fades in 2.5 s, and a screenshot waits for animations.
+    shots.push(beto.capture("mod-search-jump-desktop-light"));
     // Someone else's message: Beto can only copy it.
     beto.click(&format!(".msg[data-id='{target}'] .msg-menu-btn"));
     assert_eq!(menu_keys(beto), ["copy"]);
@@ -468,4 +508,62 @@ fn search_and_jump(beto: &Tab, target: u64, shots: &mut Vec<PathBuf>) {
     );
     shots.push(beto.screenshot("mod-search-phone-light"));
     beto.click("#search-close");
+    // A long press on a message opens its menu, as on every phone.
+    let at = beto.eval(
+        "(() => { const b = [...document.querySelectorAll('#messages .msg.own .bubble')].pop(); b.scrollIntoView({block: 'center'});
+           const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()",
+    );
+    let point = json!([{ "x": at[0], "y": at[1] }]);
+    beto.call(
+        "Input.dispatchTouchEvent",
+        json!({ "type": "touchStart", "touchPoints": point }),
+    );
+    beto.wait_for(
+        "document.querySelector('.popup-menu')",
+        "the menu from a long press",
+    );
+    beto.call(
+        "Input.dispatchTouchEvent",
+        json!({ "type": "touchEnd", "touchPoints": [] }),
+    );
+    assert_eq!(menu_keys(beto), ["edit", "copy", "delete"]);
+    shots.push(beto.screenshot("mod-long-press-phone-light"));
+    beto.press("Escape", "Escape", 27, "", 0);
+    beto.wait_for("!document.querySelector('.popup-menu')", "the menu closed");
+}
+
+/// Beto writes to Ana directly and, with the up arrow in the empty box, edits what he wrote;
+/// Ana, with the conversation open, sees it change. Then both go back to praça.
+fn direct_message_edited_live(ana: &Tab, beto: &Tab) {
+    beto.click("#member-list [data-dm='Ana']");
+    beto.wait_for("document.body.dataset.pane === 'dm'", "Beto's DM with Ana");
+    send(beto, "oi Ana, tudo bem?");
+    ana.wait_for(
+        "document.querySelector('#dm-convs [data-conv=\"dm:beto\"]')",
+        "the DM in Ana's sidebar",
+    );
+    ana.click("#dm-convs [data-conv='dm:beto']");
+    ana.wait_for(&has_message("oi Ana, tudo bem?"), "the DM on Ana's page");
+    beto.focus("#composer-input");
+    beto.press("ArrowUp", "ArrowUp", 38, "", 0);
+    beto.wait_for(
+        "document.activeElement?.classList.contains('edit-input')",
+        "the editor from the up arrow",
+    );
+    beto.eval("document.activeElement.select()");
+    beto.type_text("oi Ana, tudo joia?");
+    beto.enter();
+    ana.wait_for(
+        &has_message("oi Ana, tudo joia?"),
+        "the DM's edit on Ana's page",
+    );
+    let mark = ana.text_of("#messages .edited-mark");
+    assert_eq!(mark, "(editado)");
+    ana.click("#room-convs [data-conv='room:praça']");
+    ana.wait_for("document.body.dataset.pane === 'room'", "Ana back in praça");
+    beto.click("#room-convs [data-conv='room:praça']");
+    beto.wait_for(
+        "document.body.dataset.pane === 'room'",
+        "Beto back in praça",
+    );
 }

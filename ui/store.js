@@ -142,6 +142,7 @@ export class Conversation {
     this.historyLoaded = false; // a DM's kept history was asked for (accounts)
     this.readSent = 0; // the read mark last sent, not yet confirmed: no second `read` for it
     this.sortById = false; // a DM kept by the server (accounts): history and live messages meet in id order
+    this.owner = undefined; // a room's owner where the server names it (null: none); moderation.js decides who moderates
   }
 
   // The newest message id known, loaded or told of.
