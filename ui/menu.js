@@ -72,12 +72,7 @@ function onMenuKey(ev) {
   else if (ev.key === 'ArrowUp') next = items[(at + items.length - 1) % items.length];
   else if (ev.key === 'Home') next = items[0];
   else if (ev.key === 'End') next = items[items.length - 1];
-  else if (ev.key === 'Escape') {
-    ev.preventDefault();
-    ev.stopPropagation();
-    closeMenu();
-    return;
-  } else if (ev.key === 'Tab') {
+  else if (ev.key === 'Tab') {
     closeMenu(false);
     return;
   }
@@ -89,6 +84,14 @@ function onMenuKey(ev) {
 
 document.addEventListener('pointerdown', (ev) => {
   if (open && !open.el.contains(ev.target) && !open.anchor?.contains(ev.target)) closeMenu(false);
+}, true);
+// Esc closes the menu wherever focus is (a long press leaves it on the list, not in the menu), before anything
+// else hears it (the drawer, the members overlay).
+document.addEventListener('keydown', (ev) => {
+  if (!open || ev.key !== 'Escape') return;
+  ev.preventDefault();
+  ev.stopPropagation();
+  closeMenu();
 }, true);
 window.addEventListener('resize', () => closeMenu(false));
 document.addEventListener('scroll', () => closeMenu(false), true);
