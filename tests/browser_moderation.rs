@@ -498,8 +498,9 @@ fn search_and_jump(beto: &Tab, target: u64, shots: &mut Vec<PathBuf>) {
     assert_eq!(menu_keys(beto), ["copy"]);
     beto.press("Escape", "Escape", 27, "", 0);
 
-    // The same on a phone: search from the header button, full screen.
+    // The same on a phone, in the dark: search from the header button, full screen.
     phone(beto);
+    beto.color_scheme("dark");
     beto.click("#search-open");
     beto.wait_for(
         "document.getElementById('search-dialog').open",
@@ -509,8 +510,9 @@ fn search_and_jump(beto: &Tab, target: u64, shots: &mut Vec<PathBuf>) {
         "document.querySelectorAll('#search-results .search-hit').length > 0",
         "the results kept",
     );
-    shots.push(beto.screenshot("mod-search-phone-light"));
+    shots.push(beto.screenshot("mod-search-phone-dark"));
     beto.click("#search-close");
+    beto.color_scheme("light");
     // A long press on a message opens its menu, as on every phone.
     let at = beto.eval(
         "(() => { const b = [...document.querySelectorAll('#messages .msg.own .bubble')].pop(); b.scrollIntoView({block: 'center'});

@@ -254,7 +254,7 @@ async function deleteMessage(conv, item, anchor) {
     const reply = await ctx.conn.request({ type: 'delete', id: item.id });
     applyDeleted({ ...reply, id: item.id });
     view.announce(t('msgDeleted'));
-    els.input.focus({ preventScroll: true });
+    view.focusWork(ctx.store.active); // its menu button is gone: the message box (a phone: the title, no keyboard)
   } catch (err) {
     fail(err);
   }
