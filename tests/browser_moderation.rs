@@ -152,8 +152,8 @@ fn moderation_and_search_in_chromium() {
         "!document.getElementById('mod-panel').hidden",
         "the moderation part of the members panel",
     );
-    send(&ana, "a reunião é na quinta às 15h");
-    let target = message_id(&ana, "a reunião é na quinta às 15h");
+    send(&ana, "a reunião é na quinta às <b>15h</b>");
+    let target = message_id(&ana, "a reunião é na quinta às <b>15h</b>");
     // Then a crowd talks: the message falls out of what a newcomer's page gets with the join.
     let mut bot = Client::hello(addr, "Eco");
     bot.join("praça", None);
@@ -179,7 +179,7 @@ fn moderation_and_search_in_chromium() {
     );
     assert!(
         !beto
-            .eval(&has_message("a reunião é na quinta às 15h"))
+            .eval(&has_message("a reunião é na quinta às <b>15h</b>"))
             .as_bool()
             .unwrap(),
         "the target message must not be loaded yet for the jump to be tested"
@@ -476,6 +476,11 @@ fn search_and_jump(beto: &Tab, target: u64, shots: &mut Vec<PathBuf>) {
         beto.eval("[...document.querySelectorAll('#search-results .hit-mark')].map(m => m.textContent).join(',')"),
         json!("reunião,quinta"),
         "the matched words are marked"
+    );
+    assert_eq!(
+        beto.eval("[document.querySelector('#search-results b'), document.querySelector('#search-results .hit-text').textContent]"),
+        json!([null, "a reunião é na quinta às <b>15h</b>"]),
+        "message text is shown as text, never as markup"
     );
     shots.push(beto.screenshot("mod-search-desktop-light"));
     beto.click(&format!("#search-results .search-hit[data-id='{target}']"));
