@@ -7,11 +7,11 @@ import { setupEmojiPicker } from './emoji.js';
 import * as account from './account.js';
 import * as notify from './notify.js';
 import { setupSettings, openSettings, retranslateSettings } from './settings.js';
-import * as view from './view.js';
 import './i18n-moderation.js';
 import { setupModeration, noteCreated, formatUntil } from './moderation.js';
 import { setupSearch } from './search.js';
 import { setupAdmin, setAdmin } from './admin.js';
+import * as view from './view.js';
 
 const { els } = view;
 const NAME_KEY = 'papo.name';

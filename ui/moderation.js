@@ -133,7 +133,10 @@ function decorateMessage(li, item, own) {
   }
   if (editing && conv && editing.convId === conv.id && editing.id === item.id) {
     li.classList.add('is-editing');
-    bubble.querySelector('.text')?.replaceWith(editorFor(item));
+    const text = bubble.querySelector('.text');
+    // A message of files only has no text line: the editor goes above its time.
+    if (text) text.replaceWith(editorFor(item));
+    else bubble.querySelector('.time')?.before(editorFor(item));
   }
   const btn = h('button', 'icon-btn icon-btn-sm msg-menu-btn');
   btn.type = 'button';
@@ -286,7 +289,7 @@ function messageMenu(li, anchor, at = null) {
   const own = ctx.store.isMe(item.from);
   const items = [];
   if (own) items.push({ key: 'edit', label: t('msgEdit'), run: () => startEditing(conv, item), keepsFocus: true });
-  items.push({ key: 'copy', label: t('msgCopy'), run: () => copyText(item.text) });
+  if (item.text) items.push({ key: 'copy', label: t('msgCopy'), run: () => copyText(item.text) });
   if (own || moderates(conv)) {
     items.push({ key: 'delete', label: t('msgDelete'), danger: true, run: () => deleteMessage(conv, item, anchor), keepsFocus: true });
   }

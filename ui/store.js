@@ -239,8 +239,9 @@ export class Conversation {
   addMessage(m) {
     if (this.has(m)) return -1;
     this.seen.add(msgKey(m));
-    const item = { kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts, edited_ts: m.edited_ts };
+    const item = { kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts };
     this.lastActivity = Math.max(this.lastActivity, m.ts || 0);
+    if (m.edited_ts) item.edited_ts = m.edited_ts; // PROTOCOL 1.1 moderation: when it was last edited
     // A guest's DMs keep arrival order (ids may restart with an in-memory server); rooms and kept DMs follow id order.
     let at = this.items.length;
     if (this.kind === 'room' || this.sortById) {
@@ -265,8 +266,9 @@ export class Conversation {
   prependHistory(messages) {
     const fresh = messages.filter((m) => !this.has(m));
     for (const m of fresh) this.seen.add(msgKey(m));
-    const items = fresh.map((m) => ({ kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts, edited_ts: m.edited_ts }));
+    const items = fresh.map((m) => ({ kind: 'msg', id: m.id, from: m.from, text: m.text, ts: m.ts }));
     this.items.unshift(...items);
+    fresh.forEach((m, i) => { if (m.edited_ts) items[i].edited_ts = m.edited_ts; });
     return fresh.length;
   }
 
