@@ -2,7 +2,7 @@
 //! in real headless Chromium: Ana owns a room, Beto is a member, each in a browser context of
 //! their own. Beto edits a message from its menu (by mouse, then by keyboard, Esc cancelling) and
 //! Ana sees it change; Ana, the owner, deletes one of Beto's and it leaves his page; a DM edited
-//! with the up arrow changes live on Ana's page; Beto searches ("reuniao" finds "reunião") and the
+//! with the up arrow changes live on Ana's page, and she finds it by its new words; Beto searches ("reuniao" finds "reunião") and the
 //! jump walks the history back to a message his page had not loaded; on a phone a long press
 //! opens a message's menu; Ana bans Beto for 10 minutes from the member menu and both sides see
 //! it (his notice and the room gone from his list, her member list without him); his join is
@@ -571,6 +571,28 @@ fn direct_message_edited_live(ana: &Tab, beto: &Tab) {
     assert_eq!(mark, "(editado)");
     ana.click("#room-convs [data-conv='room:praça']");
     ana.wait_for("document.body.dataset.pane === 'room'", "Ana back in praça");
+    // From praça, Ana finds the DM by a word of its new text and lands in that conversation.
+    ana.press("k", "KeyK", 75, "", 2); // Ctrl+K
+    ana.wait_for(
+        "document.getElementById('search-dialog')?.open",
+        "Ana's search box",
+    );
+    ana.type_text("joia");
+    ana.wait_for(
+        "document.querySelector('#search-results .search-hit')",
+        "the DM found",
+    );
+    assert_eq!(ana.text_of("#search-results .hit-where"), "Direta com Beto");
+    ana.click("#search-results .search-hit");
+    ana.wait_for(
+        "document.body.dataset.pane === 'dm' && document.querySelector('#messages .msg.flash')",
+        "the jump into the DM",
+    );
+    ana.click("#room-convs [data-conv='room:praça']");
+    ana.wait_for(
+        "document.body.dataset.pane === 'room'",
+        "Ana in praça again",
+    );
     beto.click("#room-convs [data-conv='room:praça']");
     beto.wait_for(
         "document.body.dataset.pane === 'room'",
