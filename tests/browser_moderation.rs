@@ -1,14 +1,14 @@
-//! Moderation and search on the page (PROTOCOL 1.1 "Moderation", "Search"; issue 12 point 3),
-//! in real headless Chromium: Ana owns a room, Beto is a member, each in a browser context of
-//! their own. Beto edits a message from its menu (by mouse, then by keyboard, Esc cancelling) and
-//! Ana sees it change; Ana, the owner, deletes one of Beto's and it leaves his page; a DM edited
-//! with the up arrow changes live on Ana's page, and she finds it by its new words; Beto searches ("reuniao" finds "reunião") and the
-//! jump walks the history back to a message his page had not loaded; on a phone a long press
-//! opens a message's menu; Ana bans Beto for 10 minutes from the member menu and both sides see
-//! it (his notice and the room gone from his list, her member list without him); his join is
-//! refused; Ana lifts the ban; a plain kick, seen from both sides; Ana deletes the room; the
-//! admin suspends Beto from the admin panel, whose page closes with a notice and whose sign-in
-//! is refused with the reason. Screenshots at desktop and phone widths go to
+//! Moderation and search on the page (PROTOCOL 1.1 "Moderation", "Search"; issue 12 point 3), in
+//! real headless Chromium: Ana owns a room, Beto is a member, each in a browser context of their
+//! own. Beto edits a message from its menu (by mouse, then by keyboard, Esc cancelling) and Ana
+//! sees it change; Ana, the owner, deletes one of Beto's and it leaves his page; a DM edited with
+//! the up arrow changes live on Ana's page, and she finds it by its new words; Beto searches
+//! ("reuniao" finds "reunião") and the jump walks the history back to a message his page had not
+//! loaded; on a phone a long press opens a message's menu; Ana bans Beto for 10 minutes from the
+//! member menu and both sides see it (his notice and the room gone from his list, her member list
+//! without him); his join is refused; Ana lifts the ban; a plain kick, seen from both sides; Ana
+//! deletes the room; the admin suspends Beto from the admin panel, whose page closes with a notice
+//! and whose sign-in is refused with the reason. Screenshots at desktop and phone widths go to
 //! `target/test-artifacts/mod-*.png`.
 //!
 //! Without Chromium the test prints SKIPPED and passes, unless `CI=true` or
