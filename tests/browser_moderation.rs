@@ -430,7 +430,7 @@ fn moderation_and_search_in_chromium() {
     );
     assert!(
         beto.text_of("#signin-error")
-            .starts_with("This account is suspended"),
+            .starts_with("This account was suspended by the server’s admin until "),
         "{}",
         beto.text_of("#signin-error")
     );
