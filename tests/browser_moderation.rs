@@ -270,7 +270,9 @@ fn moderation_and_search_in_chromium() {
     );
 
     direct_message_edited_live(&ana, &beto);
+    the_dm_found_by_its_new_words(&ana);
     search_and_jump(&beto, target, &mut shots);
+    long_press_opens_the_menu(&beto, &mut shots);
 
     // Ana bans Beto for 10 minutes from the member list.
     ana.wait_for(
@@ -518,7 +520,11 @@ fn search_and_jump(beto: &Tab, target: u64, shots: &mut Vec<PathBuf>) {
     shots.push(beto.screenshot("mod-search-phone-dark"));
     beto.click("#search-close");
     beto.color_scheme("light");
-    // A long press on a message opens its menu, as on every phone.
+}
+
+/// On a phone, a long press on a message opens its menu, as on every phone.
+fn long_press_opens_the_menu(beto: &Tab, shots: &mut Vec<PathBuf>) {
+    phone(beto);
     let at = beto.eval(
         "(() => { const b = [...document.querySelectorAll('#messages .msg.own .bubble')].pop(); b.scrollIntoView({block: 'center'});
            const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()",
@@ -571,7 +577,15 @@ fn direct_message_edited_live(ana: &Tab, beto: &Tab) {
     assert_eq!(mark, "(editado)");
     ana.click("#room-convs [data-conv='room:praça']");
     ana.wait_for("document.body.dataset.pane === 'room'", "Ana back in praça");
-    // From praça, Ana finds the DM by a word of its new text and lands in that conversation.
+    beto.click("#room-convs [data-conv='room:praça']");
+    beto.wait_for(
+        "document.body.dataset.pane === 'room'",
+        "Beto back in praça",
+    );
+}
+
+/// From praça, Ana finds the DM by a word of its edited text and lands in that conversation.
+fn the_dm_found_by_its_new_words(ana: &Tab) {
     ana.press("k", "KeyK", 75, "", 2); // Ctrl+K
     ana.wait_for(
         "document.getElementById('search-dialog')?.open",
@@ -592,10 +606,5 @@ fn direct_message_edited_live(ana: &Tab, beto: &Tab) {
     ana.wait_for(
         "document.body.dataset.pane === 'room'",
         "Ana in praça again",
-    );
-    beto.click("#room-convs [data-conv='room:praça']");
-    beto.wait_for(
-        "document.body.dataset.pane === 'room'",
-        "Beto back in praça",
     );
 }
