@@ -58,6 +58,8 @@ pub struct Shared {
     pub threads: ThreadCount,
     pub http: HttpServer,
     pub writers: WriterPool,
+    /// Uploads (`POST /api/files`), read from the socket as they stream in.
+    pub uploads: Arc<crate::files::upload::Uploads>,
     /// Every open client socket, so shutdown can close them all.
     sockets: Mutex<HashMap<u64, Arc<TcpStream>>>,
     /// Open sockets per client address, so one address cannot take them all.
@@ -77,8 +79,10 @@ impl Shared {
         threads: ThreadCount,
         http: HttpServer,
         writers: WriterPool,
+        uploads: Arc<crate::files::upload::Uploads>,
     ) -> Self {
         Shared {
+            uploads,
             addresses: AddressLimit::new(config.max_connections_per_ip),
             full_logged: Mutex::new((None, 0)),
             config,
@@ -239,7 +243,15 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
         .map(|a| a.ip())
         .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED.into());
     let client = head.client(peer, shared.config.trust_proxy);
-    if head.path == "/ws" {
+    if head.path == crate::files::http_upload::PATH {
+        crate::files::http_upload::serve(
+            &shared.uploads,
+            &stream,
+            &head,
+            &shared.config.allow_origins,
+            shared.config.idle_timeout,
+        );
+    } else if head.path == "/ws" {
         serve_websocket(shared, stream, head, id, client);
     } else {
         // Any other request's body is read whole and bounded too: tiny_http reads a body

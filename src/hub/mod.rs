@@ -150,6 +150,11 @@ pub struct Hub {
     unstored: HashMap<String, (StoreJob, Vec<StoreJob>)>,
     /// Where rooms and messages go to be kept; the store thread also answers `history`.
     store: Sender<StoreJob>,
+    /// Every stored file, shared with the uploads and the file server: what `files` on
+    /// `text` and `dm` are checked against.
+    files: crate::files::index::FileIndex,
+    /// When files no message refers to are deleted.
+    file_sweep: files::FileSweep,
 }
 
 impl Hub {
@@ -185,6 +190,8 @@ impl Hub {
             passwords: passwords::PasswordWork::new(password_pool, AttemptLimits::default()),
             unstored: HashMap::new(),
             store,
+            files: crate::files::index::FileIndex::from_loaded(&loaded.files),
+            file_sweep: files::FileSweep::default(),
         };
         for stored in loaded.rooms {
             // Names written by an older papo may now be one name (stricter rules: Cyrillic
@@ -403,7 +410,7 @@ impl Hub {
             Command::Create { room, password } => self.create(conn, room, password, reference, now),
             Command::Join { room, password } => self.join(conn, &room, password, reference, now),
             Command::Leave { room } => self.leave(conn, &room, reference, now),
-            Command::Text { room, text } => self.text(conn, &room, text, reference),
+            Command::Text { room, text, files } => self.text(conn, &room, text, &files, reference),
             Command::List(query) => {
                 self.list(conn, &query, reference);
                 Ok(())
@@ -414,7 +421,7 @@ impl Hub {
                 before,
                 limit,
             } => self.history(conn, &room, before, limit, reference),
-            Command::Dm { to, text } => self.dm(conn, &to, text, reference),
+            Command::Dm { to, text, files } => self.dm(conn, &to, text, &files, reference),
             Command::Typing { room } => self.typing(conn, &room, reference, now),
             Command::Read { target, id } => self.read(conn, target, id, reference),
             Command::DmHistory {
@@ -445,6 +452,7 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// most one answer per job in the store's queue.
 pub fn run(mut hub: Hub, inputs: Receiver<HubInput>, mut stored: Receiver<StoreDone>) {
     let housekeeping = crossbeam_channel::tick(HOUSEKEEPING);
+    let file_sweep = crossbeam_channel::tick(hub.file_sweep.every);
     loop {
         let timer = match hub.next_deadline() {
             Some(due) => crossbeam_channel::at(due),
@@ -467,6 +475,7 @@ pub fn run(mut hub: Hub, inputs: Receiver<HubInput>, mut stored: Receiver<StoreD
             },
             recv(timer) -> _ => hub.flush_due(Instant::now()),
             recv(housekeeping) -> _ => hub.housekeeping(Instant::now()),
+            recv(file_sweep) -> _ => hub.sweep_files(),
         }
     }
 }
@@ -475,6 +484,7 @@ pub mod accounts;
 mod creation;
 mod delivery;
 mod directory;
+pub mod files;
 mod held;
 mod messages;
 mod passwords;

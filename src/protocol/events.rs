@@ -124,6 +124,9 @@ pub enum Event<'a> {
         from: &'a str,
         text: &'a str,
         ts: u64,
+        /// The attached files' summaries as a JSON array; absent when there are none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        files: Option<&'a RawValue>,
     },
     Dm {
         id: u64,
@@ -131,6 +134,9 @@ pub enum Event<'a> {
         to: &'a str,
         text: &'a str,
         ts: u64,
+        /// As on `Message`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        files: Option<&'a RawValue>,
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },

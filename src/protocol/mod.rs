@@ -3,9 +3,11 @@
 //! both are re-exported here so every other module names them `crate::protocol::X`.
 
 mod events;
+mod files;
 mod rules;
 
 pub use events::{error_json, Conversation, Event, Membership, RoomSummary};
+pub use files::MAX_FILES;
 pub use rules::{
     case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
     MAX_USER_NAME,
@@ -59,6 +61,8 @@ pub enum ErrorCode {
     SignInRequired,
     /// The server's storage is failing: the command could not be carried out (1.1).
     Unavailable,
+    /// Attachments: a `files` id that is unknown, or another account's (1.1).
+    NoSuchFile,
 }
 
 /// A command the server refuses: the code clients act on and a message people read.
@@ -105,9 +109,12 @@ pub enum Command {
     Leave {
         room: String,
     },
+    /// `files`: ids of files the sender uploaded, in order (empty when none; then the
+    /// text is not empty).
     Text {
         room: String,
         text: String,
+        files: Vec<String>,
     },
     List(ListQuery),
     Who {
@@ -121,6 +128,7 @@ pub enum Command {
     Dm {
         to: String,
         text: String,
+        files: Vec<String>,
     },
     Typing {
         room: String,
@@ -302,11 +310,13 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
             room: room_name(&f.string("room")?)?,
         },
         "text" => {
-            let (room, text) = (f.string("room")?, f.string("text")?);
+            let (room, text) = (f.string("room")?, f.optional_string("text")?);
+            let files = files::files_field(fields.get("files").copied())?;
             let room = room_name(&room)?;
             Command::Text {
                 room,
-                text: text_rule(&text)?,
+                text: files::text_with_files(text.as_deref(), &files)?,
+                files,
             }
         }
         "list" => {
@@ -340,11 +350,13 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
             }
         }
         "dm" => {
-            let (to, text) = (f.string("to")?, f.string("text")?);
+            let (to, text) = (f.string("to")?, f.optional_string("text")?);
+            let files = files::files_field(fields.get("files").copied())?;
             let to = user_name(&to)?;
             Command::Dm {
                 to,
-                text: text_rule(&text)?,
+                text: files::text_with_files(text.as_deref(), &files)?,
+                files,
             }
         }
         "typing" => Command::Typing {

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// The schema this papo writes. Each entry of `MIGRATIONS` takes a database one version up.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// papo's mark in the SQLite header (`PRAGMA application_id`): "papo" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7061_706f;
@@ -40,6 +40,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_by_room ON messages(room_id, id);",
     // 1 → 2: accounts, sessions, memberships, read marks, invites (see `accounts`).
     accounts::MIGRATION,
+    // 2 → 3: attachments and the messages that carry them (see `files`).
+    super::files::MIGRATION,
 ];
 
 /// The last schema version papo wrote without its mark: unmarked files up to it are
@@ -92,6 +94,7 @@ impl Store {
             .map_err(context("cannot set the busy timeout"))?;
         let mut store = Store {
             conn,
+            on_files_removed: None,
             condition: Default::default(),
             busy_timeout: super::BUSY_TIMEOUT,
         };

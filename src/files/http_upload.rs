@@ -1,0 +1,231 @@
+//! `POST /api/files` on the wire: the request head's questions (origin, method, session,
+//! declared length) answered before a byte of the body is read, then the body streamed
+//! from the socket into `Uploads::receive`, whole (`Content-Length`) or chunked, and one
+//! JSON answer. Runs on the connection's own thread: an upload never occupies the API's
+//! request thread, and a slow one holds only its own connection (each read waits at most
+//! the idle timeout).
+
+use super::upload::Uploads;
+use crate::accounts::calls::ApiError;
+use crate::accounts::token;
+use crate::head::Head;
+use serde_json::json;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+/// The path uploads are posted to.
+pub const PATH: &str = "/api/files";
+
+/// Answers one upload request on `stream`, whose head is `head`, and closes the
+/// connection (what is left of a refused body is not read).
+pub fn serve(
+    uploads: &Uploads,
+    stream: &TcpStream,
+    head: &Head,
+    allow_origins: &[String],
+    idle: Duration,
+) {
+    let answer = match handle(uploads, stream, head, allow_origins, idle) {
+        Ok(summary) => (201, serde_json::to_value(summary).unwrap_or_default(), None),
+        Err(e) => {
+            let mut body = json!({"code": e.code, "message": e.message});
+            if let Some(secs) = e.retry_after {
+                body["retry_after"] = json!(secs);
+            }
+            (e.status, body, e.retry_after)
+        }
+    };
+    respond(stream, answer.0, &answer.1, answer.2);
+}
+
+fn handle(
+    uploads: &Uploads,
+    stream: &TcpStream,
+    head: &Head,
+    allow_origins: &[String],
+    idle: Duration,
+) -> Result<crate::store::files::FileSummary, ApiError> {
+    if !crate::upgrade::origin_allowed(head.header("origin"), head.header("host"), allow_origins) {
+        return Err(ApiError::new(
+            403,
+            "forbidden_origin",
+            "this origin may not use the API",
+        ));
+    }
+    if head.method != "POST" {
+        return Err(ApiError::new(405, "bad_request", "uploads are POSTed"));
+    }
+    let session = head
+        .header("cookie")
+        .and_then(token::from_cookie_header)
+        .map(token::digest);
+    let account = uploads.account(session)?;
+    let chunked = head.has_token("transfer-encoding", "chunked");
+    let declared = match (chunked, head.header("content-length")) {
+        (true, _) => None,
+        (false, Some(v)) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| ApiError::new(400, "bad_request", "a bad Content-Length"))?,
+        ),
+        (false, None) => return Err(ApiError::new(411, "bad_request", "say the Content-Length")),
+    };
+    let permit = uploads.begin(account, declared)?;
+    let name = super::names::from_query(query(head)).unwrap_or_default();
+    if head.has_token("expect", "100-continue") {
+        let _ = (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    let _ = stream.set_read_timeout(Some(idle));
+    let early = &head.bytes[head.head_len..];
+    let raw = early.chain(stream);
+    let result = match declared {
+        Some(length) => uploads.receive(permit, &name, declared, &mut raw.take(length)),
+        None => uploads.receive(permit, &name, None, &mut Chunked::new(raw)),
+    };
+    let _ = stream.set_read_timeout(None);
+    result
+}
+
+/// The query string of the request line.
+fn query(head: &Head) -> &str {
+    let line = head.bytes[..head.head_len]
+        .split(|&b| b == b'\r')
+        .next()
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .unwrap_or("");
+    let target = line.split(' ').nth(1).unwrap_or("");
+    target.split_once('?').map(|(_, q)| q).unwrap_or("")
+}
+
+fn respond(stream: &TcpStream, status: u16, body: &serde_json::Value, retry_after: Option<u64>) {
+    let reason = match status {
+        201 => "Created",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        _ => "Service Unavailable",
+    };
+    let body = body.to_string();
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(secs) = retry_after {
+        head.push_str(&format!("Retry-After: {secs}\r\n"));
+    }
+    if status == 405 {
+        head.push_str("Allow: POST\r\n");
+    }
+    head.push_str("\r\n");
+    let mut s = stream;
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(body.as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    // A refused body is left unread; closing with unread bytes resets the connection and
+    // may lose the answer, so take in a little of what is waiting (never waiting long).
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        if !matches!(s.read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// A chunked body (RFC 9112 §7.1), decoded as it is read; trailers are skipped. Chunk
+/// sizes are bounded by what is read after them, and a chunk-size line by 1 KiB.
+struct Chunked<R> {
+    inner: R,
+    /// Bytes left in the current chunk.
+    left: u64,
+    /// The last chunk was read.
+    done: bool,
+}
+
+impl<R: Read> Chunked<R> {
+    fn new(inner: R) -> Self {
+        Chunked {
+            inner,
+            left: 0,
+            done: false,
+        }
+    }
+
+    fn byte(&mut self) -> io::Result<u8> {
+        let mut b = [0u8; 1];
+        self.inner.read_exact(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn line(&mut self) -> io::Result<String> {
+        let mut line = Vec::new();
+        loop {
+            match self.byte()? {
+                b'\n' => break,
+                b => line.push(b),
+            }
+            if line.len() > 1024 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "chunk line too long",
+                ));
+            }
+        }
+        Ok(String::from_utf8_lossy(&line).trim().to_string())
+    }
+}
+
+impl<R: Read> Read for Chunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let line = self.line()?;
+            let size = line.split(';').next().unwrap_or("").trim();
+            self.left = u64::from_str_radix(size, 16)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+            if self.left == 0 {
+                while !self.line()?.is_empty() {}
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.left -= n as u64;
+        if self.left == 0 && !self.line()?.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "chunk without its CRLF",
+            ));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_decode() {
+        let body = b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nTrailer: 1\r\n\r\n";
+        let mut out = String::new();
+        Chunked::new(&body[..]).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello world");
+        let mut out = Vec::new();
+        assert!(Chunked::new(&b"zz\r\n"[..]).read_to_end(&mut out).is_err());
+        assert!(Chunked::new(&b"5\r\nhel"[..])
+            .read_to_end(&mut out)
+            .is_err());
+    }
+}
