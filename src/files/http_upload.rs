@@ -127,15 +127,23 @@ fn respond(stream: &TcpStream, status: u16, body: &serde_json::Value, retry_afte
     let _ = s.write_all(body.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     // A refused body is left unread; closing with unread bytes resets the connection and
-    // may lose the answer, so take in a little of what is waiting (never waiting long).
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut sink = [0u8; 4096];
-    for _ in 0..16 {
-        if !matches!(s.read(&mut sink), Ok(n) if n > 0) {
-            break;
+    // may lose the answer before the client reads it. Read on a little (bounded in bytes
+    // and time) so a client still sending sees the answer, then close.
+    let deadline = std::time::Instant::now() + LINGER;
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
+    let mut sink = vec![0u8; 64 * 1024];
+    let mut drained = 0;
+    while drained < LINGER_BYTES && std::time::Instant::now() < deadline {
+        match s.read(&mut sink) {
+            Ok(n) if n > 0 => drained += n,
+            _ => break,
         }
     }
 }
+
+/// How long, and how much, a refused upload's body is still read after the answer.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 8 << 20;
 
 /// A chunked body (RFC 9112 §7.1), decoded as it is read; trailers are skipped. Chunk
 /// sizes are bounded by what is read after them, and a chunk-size line by 1 KiB.

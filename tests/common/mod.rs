@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod files;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -535,7 +536,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
 
 /// Reads the rest of a response body after its head: `len` bytes when the length is known
 /// (anything past it cut off), else until the server closes. Bounded by `WAIT`.
-fn read_body(s: &mut TcpStream, body: &mut Vec<u8>, len: Option<usize>) {
+pub fn read_body(s: &mut TcpStream, body: &mut Vec<u8>, len: Option<usize>) {
     let deadline = Instant::now() + WAIT;
     let mut chunk = [0u8; 8192];
     while len.is_none_or(|len| body.len() < len) {

@@ -1,0 +1,125 @@
+//! Helpers for the attachment tests: a server config with room for several accounts,
+//! uploads over raw TCP (with a length, chunked, or a head alone), and the files directory.
+
+use super::{header, raw_connect, read_body, read_head, HttpReply, WAIT};
+use serde_json::Value;
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// The test config with unlimited registrations (each test registers a few accounts from
+/// one address) and files kept in `dir`.
+pub fn files_config(dir: &super::TempDir) -> papo::Config {
+    let mut config = super::test_config();
+    config.accounts.registrations_per_hour = 0;
+    config.accounts.sign_in_failures = 0;
+    config.files.dir = Some(dir.file("files"));
+    config
+}
+
+/// Registers `name` and returns its cookie.
+pub fn account(addr: SocketAddr, name: &str) -> String {
+    super::register(addr, name, "senha secreta")
+}
+
+/// `POST /api/files?name=NAME` with `body`, its length declared; extra headers as given.
+pub fn upload_with(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+    name: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> HttpReply {
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    if let Some(c) = cookie {
+        all.push(("Cookie", c));
+    }
+    all.push(("Content-Type", "application/octet-stream"));
+    let path = format!("/api/files?name={}", encode(name));
+    super::http_request(addr, "POST", &path, &all, body)
+}
+
+pub fn upload(addr: SocketAddr, cookie: &str, name: &str, body: &[u8]) -> HttpReply {
+    upload_with(addr, Some(cookie), name, body, &[])
+}
+
+/// Uploads and expects `201`; returns the file's summary.
+pub fn uploaded(addr: SocketAddr, cookie: &str, name: &str, body: &[u8]) -> Value {
+    let r = upload(addr, cookie, name, body);
+    assert_eq!(
+        r.status,
+        201,
+        "upload {name}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()
+}
+
+/// Sends a head alone, declaring `length` bytes, and reads the answer without sending
+/// any of the body.
+pub fn upload_head_only(addr: SocketAddr, cookie: &str, length: u64) -> HttpReply {
+    let mut s = raw_connect(addr);
+    let req = format!(
+        "POST /api/files?name=big.bin HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    reply(&mut s)
+}
+
+/// Uploads `total` bytes in chunks of 64 KiB with chunked encoding; stops writing when the
+/// server has answered (a refusal mid-stream).
+pub fn upload_chunked(addr: SocketAddr, cookie: &str, total: usize) -> HttpReply {
+    let mut s = raw_connect(addr);
+    let req = format!(
+        "POST /api/files?name=stream.bin HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < total {
+        let n = chunk.len().min(total - sent);
+        let mut frame = format!("{n:x}\r\n").into_bytes();
+        frame.extend_from_slice(&chunk[..n]);
+        frame.extend_from_slice(b"\r\n");
+        if s.write_all(&frame).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    reply(&mut s)
+}
+
+fn reply(s: &mut std::net::TcpStream) -> HttpReply {
+    let (status, head, mut body) = read_head(s, WAIT).expect("an HTTP response head");
+    let len: usize = header(&head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    read_body(s, &mut body, Some(len));
+    HttpReply { status, head, body }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The names in a files directory (temporary files included).
+pub fn listing(dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
