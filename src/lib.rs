@@ -146,7 +146,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         index: file_index.clone(),
         limits: upload_limits,
         pool: files::process::ProcessPool::start(files::process::DEFAULT_THREADS)?,
-        store: store_tx.clone(),
+        store: std::sync::Mutex::new(Some(store_tx.clone())),
         hub: Box::new(move |call| uploads_hub.try_send(HubInput::Account(call)).is_ok()),
     });
     let last_change = loaded.accounts.last_change;
@@ -259,6 +259,8 @@ impl Server {
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         let _ = accept_thread.join();
 
+        // Uploads still running are told the store is gone, so its queue can close.
+        self.shared.uploads.close();
         // The hub queues a close frame for every connection and ends; the password pool
         // ends when the hub drops its queue.
         let _ = self.shared.hub.send(HubInput::Shutdown);

@@ -19,7 +19,7 @@ use crate::store::files::{FileRow, FileSummary};
 use crate::store::StoreJob;
 use crossbeam_channel::Sender;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long an upload waits for the hub (its session) or the store (its row).
@@ -35,13 +35,19 @@ pub struct Uploads {
     pub limits: UploadLimits,
     /// Sniffing and picture work, off every other thread.
     pub pool: ProcessPool,
-    /// The store thread: it keeps the file's row.
-    pub store: Sender<StoreJob>,
+    /// The store thread: it keeps the file's row. Taken away when the server stops, so
+    /// the store thread sees its queue close and ends.
+    pub store: Mutex<Option<Sender<StoreJob>>>,
     /// Asks the hub which account a session cookie signs in.
     pub hub: Box<dyn Fn(AccountCall) -> bool + Send + Sync>,
 }
 
 impl Uploads {
+    /// No more uploads are kept: the server is stopping.
+    pub fn close(&self) {
+        self.store.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
     /// The account a session cookie (its token's SHA-256) signs in; `401 not_signed_in`
     /// for none, a guest, or an ended session.
     pub fn account(&self, session: Option<[u8; 32]>) -> Result<i64, ApiError> {
@@ -150,8 +156,9 @@ impl Uploads {
             row: row.clone(),
             done: done_tx,
         };
-        let kept =
-            self.store.send_timeout(job, WAIT).is_ok() && done.recv_timeout(WAIT).unwrap_or(false);
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let kept = store.is_some_and(|store| store.send_timeout(job, WAIT).is_ok())
+            && done.recv_timeout(WAIT).unwrap_or(false);
         if !kept {
             // A row that may still be committed keeps its bytes: the garbage collector
             // removes them later if it was not.
