@@ -93,3 +93,47 @@ fn copy_one(from: &Path, to: &Path, name: &str) -> io::Result<bool> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::ids::new_file_id;
+
+    #[test]
+    fn a_file_deleted_after_the_database_was_copied_leaves_the_copy_too() {
+        let root = std::env::temp_dir().join(format!("papo-backup-unit-{}", new_file_id()));
+        let live = root.join("live");
+        fs::create_dir_all(&live).unwrap();
+        let out = root.join("out.db").to_string_lossy().into_owned();
+        let conn = Connection::open(&out).unwrap();
+        conn.execute_batch(crate::store::files::MIGRATION).unwrap();
+        let (here, gone) = (new_file_id(), new_file_id());
+        for (position, id) in [&here, &gone].into_iter().enumerate() {
+            conn.execute(
+                "INSERT INTO files (id, owner, name, type, size, created, sha256) VALUES (?1, 1, 'n', 't', 1, 0, '')",
+                [id],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO message_files VALUES (5, ?1, ?2)",
+                rusqlite::params![position as i64, id],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        fs::write(live.join(&here), b"x").unwrap();
+        let copied = copy_files(&live, &out).unwrap();
+        assert_eq!(copied, Copied { files: 1, gone: 1 });
+        let conn = Connection::open(&out).unwrap();
+        let left: Vec<String> = conn
+            .prepare("SELECT file_id FROM message_files")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, [here.clone()]);
+        assert_eq!(fs::read(dir_of(&out).join(&here)).unwrap(), b"x");
+        let _ = fs::remove_dir_all(&root);
+    }
+}
