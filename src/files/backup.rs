@@ -132,7 +132,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(left, [here.clone()]);
+        assert_eq!(left, std::slice::from_ref(&here));
         assert_eq!(fs::read(dir_of(&out).join(&here)).unwrap(), b"x");
         let _ = fs::remove_dir_all(&root);
     }
