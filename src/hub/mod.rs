@@ -190,7 +190,9 @@ impl Hub {
             passwords: passwords::PasswordWork::new(password_pool, AttemptLimits::default()),
             unstored: HashMap::new(),
             store,
-            files: crate::files::index::FileIndex::from_loaded(&loaded.files),
+            // The server shares one index with the uploads and the file server
+            // (`with_files`); a hub on its own starts with none.
+            files: crate::files::index::FileIndex::default(),
             file_sweep: files::FileSweep::default(),
         };
         for stored in loaded.rooms {
@@ -497,5 +499,7 @@ pub use creation::RoomRules;
 
 #[cfg(test)]
 mod accounts_tests;
+#[cfg(test)]
+mod files_tests;
 #[cfg(test)]
 mod tests;

@@ -157,3 +157,121 @@ pub fn spawn_with(db: &str, extra: &[&str]) -> (super::db::Papo, SocketAddr) {
         .expect("a URL on the first line");
     (super::db::Papo(child), url.parse().expect("an address"))
 }
+
+/// A GET or HEAD request with extra headers; the body is read only when one follows (not
+/// for HEAD, nor a 304).
+pub fn fetch(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpReply {
+    let mut s = raw_connect(addr);
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let (status, head, mut body) = read_head(&mut s, WAIT).expect("an HTTP response head");
+    if method == "HEAD" || status == 304 {
+        assert!(body.is_empty(), "no body after a {method} {status}: {head}");
+        return HttpReply { status, head, body };
+    }
+    let len: usize = header(&head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    read_body(&mut s, &mut body, Some(len));
+    HttpReply { status, head, body }
+}
+
+/// A PNG of `width` × `height` pixels, every byte of its image data zero, made by hand:
+/// the pixels are one deflate stream of back-references (258 zero bytes in 13 bits), so
+/// even hundreds of megabytes of pixels take a small file (a decompression bomb), and a
+/// header may claim sizes no decoder should try (30,000 × 30,000).
+pub fn zero_png(width: u32, height: u32, bit_depth: u8) -> Vec<u8> {
+    let bytes_per_pixel = 4 * u64::from(bit_depth) / 8; // RGBA
+    let raw_len = u64::from(height) * (1 + u64::from(width) * bytes_per_pixel);
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[bit_depth, 6, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &zlib_zeros(raw_len));
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A zlib stream of `len` zero bytes: one fixed-Huffman deflate block.
+fn zlib_zeros(len: u64) -> Vec<u8> {
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+    impl Bits {
+        /// `count` bits of `value`, least significant first.
+        fn put(&mut self, value: u64, count: u32) {
+            self.acc |= value << self.n;
+            self.n += count;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
+            }
+        }
+        /// A Huffman code, most significant bit first.
+        fn code(&mut self, code: u64, count: u32) {
+            let reversed = (0..count).fold(0, |r, i| r | (((code >> i) & 1) << (count - 1 - i)));
+            self.put(reversed, count);
+        }
+    }
+    let mut bits = Bits {
+        out: vec![0x78, 0x01],
+        acc: 0,
+        n: 0,
+    };
+    bits.put(1, 1); // the last block
+    bits.put(1, 2); // fixed Huffman codes
+    let literal_zero = |bits: &mut Bits| bits.code(0b0011_0000, 8);
+    let mut left = len;
+    if left > 0 {
+        literal_zero(&mut bits);
+        left -= 1;
+    }
+    while left >= 258 {
+        bits.code(0b1100_0101, 8); // length 258 (code 285)
+        bits.code(0, 5); // distance 1
+        left -= 258;
+    }
+    for _ in 0..left {
+        literal_zero(&mut bits);
+    }
+    bits.code(0, 7); // end of block
+    if bits.n > 0 {
+        bits.out.push(bits.acc as u8);
+    }
+    let adler = (((len % 65_521) as u32) << 16) | 1;
+    bits.out.extend_from_slice(&adler.to_be_bytes());
+    bits.out
+}
