@@ -928,12 +928,21 @@ impl TempDir {
         self.0.join(name).to_string_lossy().into_owned()
     }
 
-    /// Every byte SQLite left in the directory: the database and any side files (WAL, SHM).
+    /// Every byte papo left in the directory: the database, any side files (WAL, SHM),
+    /// and what is in directories beside them (the uploaded files).
     pub fn all_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(&self.0).unwrap() {
-            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        fn collect(dir: &std::path::Path, bytes: &mut Vec<u8>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    collect(&path, bytes);
+                } else {
+                    bytes.extend(std::fs::read(&path).unwrap());
+                }
+            }
         }
+        let mut bytes = Vec::new();
+        collect(&self.0, &mut bytes);
         bytes
     }
 }
