@@ -73,6 +73,9 @@ pub struct Config {
     pub trust_proxy: bool,
     /// Attachments: where their bytes live, the upload limits, the unattached sweep.
     pub files: FilesConfig,
+    /// How long one of the moderation commands' `minutes` lasts (bans, suspensions): 60 s.
+    /// Not a flag: tests shorten it to see bans end without waiting minutes.
+    pub moderation_minute: Duration,
 }
 
 /// The operator's settings for attachments.
@@ -144,6 +147,7 @@ impl Default for Config {
             accounts: crate::accounts::Policy::default(),
             trust_proxy: false,
             files: FilesConfig::default(),
+            moderation_minute: Duration::from_secs(60),
         }
     }
 }
@@ -170,9 +174,14 @@ pub enum Invocation {
     },
     /// Make a single-use invite code (`papo invite`).
     Invite { config: Config },
+    /// Print the newest moderation actions (`papo audit [--limit N]`).
+    Audit { config: Config, limit: usize },
     /// Print the help text.
     Help,
 }
+
+/// Audit entries `papo audit` prints without `--limit`.
+pub const AUDIT_DEFAULT_LIMIT: usize = 50;
 
 /// `papo user …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -446,7 +455,8 @@ pub fn help_text() -> String {
          papo user admin NAME [--off]   make it the admin, or not\n       \
          papo user del NAME             delete an account\n       \
          papo user list                 list the accounts\n       \
-         papo invite                    print a single-use registration code (7 days)\n\n\
+         papo invite                    print a single-use registration code (7 days)\n       \
+         papo audit [--limit N]         the newest N moderation actions (default 50), newest first\n\n\
          Commands on the database work while the server runs; it applies them within seconds.\n\nFlags:\n",
     );
     // The help texts start in one column, two spaces past the widest flag and its value.
@@ -489,6 +499,7 @@ where
     let mut backup_out = None;
     let mut user_command = None;
     let mut invite = false;
+    let mut audit = None;
     match args.peek().map(String::as_str) {
         Some("backup") => {
             args.next();
@@ -505,6 +516,10 @@ where
             args.next();
             invite = true;
         }
+        Some("audit") => {
+            args.next();
+            audit = Some(AUDIT_DEFAULT_LIMIT);
+        }
         _ => {}
     }
     let mut admin_off = false;
@@ -518,6 +533,15 @@ where
         }
         if arg == "--off" && matches!(user_command, Some(UserCommand::Admin(..))) {
             admin_off = true;
+            continue;
+        }
+        if audit.is_some() && (arg == "--limit" || arg.starts_with("--limit=")) {
+            let value = match arg.split_once('=') {
+                Some((_, v)) => Some(v.to_string()),
+                None => args.next(),
+            };
+            let value = value.ok_or("--limit needs a value")?;
+            audit = Some(number("--limit", &value, 1, 1_000_000)? as usize);
             continue;
         }
         let (name, inline_value) = match arg.split_once('=') {
@@ -541,6 +565,9 @@ where
     }
     if invite {
         return Ok(Invocation::Invite { config });
+    }
+    if let Some(limit) = audit {
+        return Ok(Invocation::Audit { config, limit });
     }
     Ok(match backup_out {
         Some(out) => Invocation::Backup { config, out },
@@ -870,6 +897,33 @@ mod tests {
         ));
         assert!(parse_args(&["user", "fly", "Ana"]).is_err());
         assert!(parse_args(&["user"]).is_err());
+    }
+
+    #[test]
+    fn audit_takes_a_limit_and_the_database() {
+        match parse_args(&["audit", "--limit", "5", "--db", "x.db"]).unwrap() {
+            Invocation::Audit { config, limit } => {
+                assert_eq!((config.db.as_str(), limit), ("x.db", 5))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_args(&["audit", "--limit=7"]).unwrap() {
+            Invocation::Audit { limit, .. } => assert_eq!(limit, 7),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_args(&["audit"]).unwrap(),
+            Invocation::Audit {
+                limit: AUDIT_DEFAULT_LIMIT,
+                ..
+            }
+        ));
+        assert!(parse_args(&["audit", "--limit", "0"]).is_err());
+        assert!(parse_args(&["audit", "--limit"]).is_err());
+        assert!(
+            parse_args(&["--limit", "5"]).is_err(),
+            "--limit is only for audit"
+        );
     }
 
     #[test]

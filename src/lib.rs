@@ -182,6 +182,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     let hub = Hub::new(config.presence_window, password_tx, store_tx, loaded)
         .with_room_rules(hub::RoomRules::from_config(&config))
         .with_attempt_limits(limits)
+        .with_moderation_minute(config.moderation_minute)
         .with_accounts(
             config.accounts.clone(),
             Some(hash_pool),

@@ -54,6 +54,9 @@ fn main() -> ExitCode {
             ));
         }
         Invocation::Invite { config } => return finish(papo::accounts::cli::invite(&config.db)),
+        Invocation::Audit { config, limit } => {
+            return finish(papo::store::moderation::audit(&config.db, limit))
+        }
         Invocation::Serve(config) => config,
     };
     let level = config.log_level.parse().unwrap_or(log::LevelFilter::Info);

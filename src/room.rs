@@ -246,10 +246,35 @@ impl Room {
         self.recent.push_back(message);
     }
 
+    /// Puts a message's new JSON (an edit) in place of its old one, if it is among the
+    /// newest.
+    pub fn replace_recent(&mut self, id: u64, message: Box<RawValue>) {
+        if let Some(slot) = self.recent.iter_mut().find(|m| message_id(m) == Some(id)) {
+            *slot = message;
+        }
+    }
+
+    /// Forgets a deleted message: its id, and its JSON if it is among the newest.
+    pub fn forget_message(&mut self, id: u64) {
+        if let Ok(i) = self.message_ids.binary_search(&id) {
+            self.message_ids.remove(i);
+        }
+        self.recent.retain(|m| message_id(m) != Some(id));
+    }
+
     /// The newest remembered messages, oldest first.
     pub fn newest(&self) -> impl Iterator<Item = &RawValue> {
         self.recent.iter().map(|m| &**m)
     }
+}
+
+/// The `id` of a remembered `message` event.
+fn message_id(message: &RawValue) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: u64,
+    }
+    serde_json::from_str::<Id>(message.get()).ok().map(|m| m.id)
 }
 
 /// Every room, by id. Rooms can be removed, so an id (never reused while the server runs)

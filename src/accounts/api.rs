@@ -153,6 +153,9 @@ impl From<ApiError> for Answer {
             body["retry_after"] = json!(secs);
             answer = answer.with("Retry-After", secs.to_string());
         }
+        if let Some(until) = e.until {
+            body["until"] = json!(until);
+        }
         answer.body = Some(body);
         answer
     }

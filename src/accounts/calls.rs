@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// Whole seconds, for `429` (`Retry-After` and `retry_after`).
     pub retry_after: Option<u64>,
+    /// When a suspension ends (ms since the epoch), for a suspended account's `403`.
+    pub until: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            until: None,
         }
     }
 

@@ -230,6 +230,23 @@ impl Registry {
         }
     }
 
+    /// Forgets a deleted DM between two accounts.
+    pub fn forget_dm(&mut self, id: u64, from: AccountId, to: AccountId) {
+        if let Some(ids) = self.conversations.get_mut(&pair(from, to)) {
+            if let Ok(i) = ids.binary_search(&id) {
+                ids.remove(i);
+            }
+        }
+    }
+
+    /// A room is gone: no account is a member of it or has a read mark on it any more.
+    pub fn forget_room(&mut self, room_id: i64) {
+        for a in self.accounts.values_mut() {
+            a.memberships.remove(&room_id);
+            a.room_marks.remove(&room_id);
+        }
+    }
+
     /// A conversation's DM ids, in order.
     pub fn conversation(&self, a: AccountId, b: AccountId) -> &[u64] {
         self.conversations

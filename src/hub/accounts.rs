@@ -239,6 +239,9 @@ impl Hub {
             ));
         };
         let name = a.name.clone();
+        if let Some(refusal) = self.suspended_refusal(account) {
+            return Err(refusal);
+        }
         if self.names.contains_key(&fold(&name)) {
             // Made from the command line while a guest of that name was online.
             return Err(rejection(
@@ -586,7 +589,11 @@ impl Hub {
 
     /// Connections of an account that no session of `keep` signed in: the ones a new
     /// password must close (other sessions' and those signed in by the old password).
-    fn account_conns_except(&self, account: AccountId, keep: Option<SessionId>) -> Vec<ConnId> {
+    pub(super) fn account_conns_except(
+        &self,
+        account: AccountId,
+        keep: Option<SessionId>,
+    ) -> Vec<ConnId> {
         self.conns
             .iter()
             .filter(|(_, c)| c.account == Some(account) || c.cookie_account == Some(account))
@@ -640,6 +647,7 @@ impl Hub {
         self.accounts.address_failures.sweep(now);
         self.accounts.name_failures.sweep(now);
         self.accounts.registrations.sweep(now);
+        self.expire_moderation(now);
     }
 
     // ----- the operator's changes -----
@@ -752,6 +760,16 @@ impl Hub {
                     (ok && a.password_generation == generation).then_some(id)
                 });
                 let answer = match account {
+                    Some(id) if self.suspended(id).is_some() => {
+                        // The right password: it costs nothing, and learns only this.
+                        self.give_back(&ticket.key, client.addr);
+                        let refusal = self.suspended_refusal(id);
+                        let message = refusal.map(|r| r.message).unwrap_or_default();
+                        Err(ApiError {
+                            until: self.suspended(id).flatten(),
+                            ..ApiError::new(403, "forbidden", message)
+                        })
+                    }
                     Some(id) => {
                         self.give_back(&ticket.key, client.addr);
                         self.start_session(id, token_hash, &client);

@@ -31,6 +31,7 @@ impl Hub {
             from: &from,
             text: &text,
             ts,
+            edited_ts: None,
             files: attached.as_ref().map(|a| &*a.json),
         };
         let json = event.to_json();
@@ -145,6 +146,7 @@ impl Hub {
                 to,
                 text,
                 ts,
+                edited_ts: None,
                 files: attached.as_ref().map(|a| &*a.json),
                 reference,
             }

@@ -97,6 +97,9 @@ struct Conn {
     cookie_account: Option<AccountId>,
     /// Rooms joined, by id. Only empty rooms are ever removed, so these always exist.
     rooms: Vec<RoomId>,
+    /// The last message id handed out when this connection became a guest: its messages
+    /// are the ones under its name above it, which `edit` and `delete` let it touch.
+    guest_since_id: u64,
     /// Rooms this connection may still make (`RoomRules::per_connection`).
     room_allowance: RateLimiter,
 }
@@ -155,6 +158,8 @@ pub struct Hub {
     files: crate::files::index::FileIndex,
     /// When files no message refers to are deleted.
     file_sweep: files::FileSweep,
+    /// Rooms' owners, bans and suspensions.
+    moderation: moderation::Moderation,
 }
 
 impl Hub {
@@ -166,6 +171,7 @@ impl Hub {
         loaded: Loaded,
     ) -> Self {
         let registry = Registry::load(&loaded.accounts);
+        let moderation = moderation::Moderation::new(&loaded.moderation);
         let mut hub = Hub {
             presence_window,
             conns: HashMap::new(),
@@ -194,6 +200,7 @@ impl Hub {
             // (`with_files`); a hub on its own starts with none.
             files: crate::files::index::FileIndex::default(),
             file_sweep: files::FileSweep::default(),
+            moderation,
         };
         for stored in loaded.rooms {
             // Names written by an older papo may now be one name (stricter rules: Cyrillic
@@ -266,6 +273,7 @@ impl Hub {
                         session: session.map(|(id, _)| id),
                         cookie_account: session.map(|(_, account)| account),
                         rooms: Vec::new(),
+                        guest_since_id: 0,
                         room_allowance: self.room_rules.connection_allowance(now),
                     },
                 );
@@ -297,6 +305,9 @@ impl Hub {
                 self.on_room_stored(id, stored, now)
             }
             HubInput::Store(StoreDone::IdsReserved { up_to }) => self.on_ids_reserved(up_to),
+            HubInput::Store(StoreDone::MessageLooked(answer)) => {
+                self.on_message_looked(answer, now)
+            }
             HubInput::Disconnect { conn } => {
                 if self.is_checking(conn) {
                     self.hold_disconnect(conn);
@@ -431,6 +442,7 @@ impl Hub {
                 before,
                 limit,
             } => self.dm_history(conn, &with, before, limit, reference),
+            Command::Moderate(command) => self.moderate(conn, command, reference, now),
         }
     }
 }
@@ -488,7 +500,9 @@ mod delivery;
 mod directory;
 pub mod files;
 mod held;
+mod message_edits;
 mod messages;
+pub mod moderation;
 mod passwords;
 mod presence;
 mod removal;
@@ -501,5 +515,7 @@ pub use creation::RoomRules;
 mod accounts_tests;
 #[cfg(test)]
 mod files_tests;
+#[cfg(test)]
+mod moderation_tests;
 #[cfg(test)]
 mod tests;

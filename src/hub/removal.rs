@@ -11,7 +11,7 @@
 //! every room.
 
 use super::Hub;
-use crate::ids::RoomId;
+use crate::ids::{ConnId, RoomId};
 use crate::outbox::EncodedFrame;
 use crate::protocol::{fold, Event};
 use crate::store::StoreJob;
@@ -116,6 +116,12 @@ impl Hub {
 
     /// Removes an empty room for good and tells every identified connection.
     pub(super) fn remove_room(&mut self, id: RoomId) {
+        self.remove_room_telling(id, None);
+    }
+
+    /// Removes an empty room for good and tells every identified connection but `except`
+    /// (a moderator's `delete_room`, whose reply carries its ref).
+    pub(super) fn remove_room_telling(&mut self, id: RoomId, except: Option<ConnId>) {
         debug_assert_eq!(self.rooms[id].member_count(), 0, "only empty rooms go");
         self.mark_busy(id);
         let Some(room) = self.rooms.remove(id) else {
@@ -127,11 +133,18 @@ impl Hub {
         }
         self.directory.remove(&room.name);
         self.persist(StoreJob::DeleteRoom { id });
-        let removed = EncodedFrame::text(&Event::RoomRemoved { room: &room.name }.to_json());
+        self.moderation.forget_room(id);
+        let removed = EncodedFrame::text(
+            &Event::RoomRemoved {
+                room: &room.name,
+                reference: None,
+            }
+            .to_json(),
+        );
         let identified: Vec<_> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.name.is_some())
+            .filter(|(conn, c)| c.name.is_some() && Some(**conn) != except)
             .map(|(id, _)| *id)
             .collect();
         for conn in identified {

@@ -63,6 +63,7 @@ impl Hub {
         self.directory.insert(&room.name, id);
         self.rooms.insert(room);
         self.room_index.insert(key, id);
+        self.note_owner(conn, id);
         self.mark_idle(id, self.clock.millis(now));
         let name = &self.rooms[id].name;
         let reply = Event::Created {
@@ -129,6 +130,7 @@ impl Hub {
             self.send_joined(conn, index, reference);
             return Ok(());
         }
+        self.check_ban(conn, index, now)?;
         // An account's membership outlives its connections: a member needs no password.
         if room.is_protected() && !self.is_account_member(conn, index) {
             // Limited, then checked on the password pool (argon2 takes tens of

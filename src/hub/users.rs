@@ -50,8 +50,10 @@ impl Hub {
         }
         let name: Arc<str> = name.into();
         self.names.insert(key, conn);
+        let since = self.last_message_id;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.name = Some(name.clone());
+            c.guest_since_id = since;
         }
         let page = self.directory.page(&ListQuery::default());
         let json = Event::Welcome {

@@ -124,6 +124,9 @@ pub enum Event<'a> {
         from: &'a str,
         text: &'a str,
         ts: u64,
+        /// When the text was last edited (1.1, "Moderation"); absent if never.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        edited_ts: Option<u64>,
         /// The attached files' summaries as a JSON array; absent when there are none.
         #[serde(skip_serializing_if = "Option::is_none")]
         files: Option<&'a RawValue>,
@@ -134,9 +137,66 @@ pub enum Event<'a> {
         to: &'a str,
         text: &'a str,
         ts: u64,
+        /// When the text was last edited (1.1, "Moderation"); absent if never.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        edited_ts: Option<u64>,
         /// As on `Message`.
         #[serde(skip_serializing_if = "Option::is_none")]
         files: Option<&'a RawValue>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    /// A message's new text: to the room's members, or the DM's two accounts (`with` is
+    /// the other end, as each recipient sees it).
+    Edited {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        with: Option<&'a str>,
+        id: u64,
+        text: &'a str,
+        edited_ts: u64,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    /// A message is gone: to the room's members, or the DM's two accounts.
+    Deleted {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        with: Option<&'a str>,
+        id: u64,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    /// A user was taken out of a room: to the moderator (the reply) and to every
+    /// connection of that user. `until` ends a timed ban; `ban` (an addition) is true when
+    /// the user may not come back (timed or for good).
+    Kicked {
+        room: &'a str,
+        user: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        ban: bool,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Unbanned {
+        room: &'a str,
+        user: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Suspended {
+        user: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Unsuspended {
+        user: &'a str,
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
@@ -150,9 +210,12 @@ pub enum Event<'a> {
         room: &'a str,
         protected: bool,
     },
-    /// A room is gone (long empty, or deleted); its name is free again.
+    /// A room is gone (long empty, or deleted); its name is free again. The `ref` only
+    /// on the reply to a moderator's `delete_room`.
     RoomRemoved {
         room: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
     },
     Typing {
         room: &'a str,

@@ -4,10 +4,12 @@
 
 mod events;
 mod files;
+pub mod moderation;
 mod rules;
 
 pub use events::{error_json, Conversation, Event, Membership, RoomSummary};
 pub use files::MAX_FILES;
+pub use moderation::ModCommand;
 pub use rules::{
     case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
     MAX_USER_NAME,
@@ -63,6 +65,12 @@ pub enum ErrorCode {
     Unavailable,
     /// Attachments: a `files` id that is unknown, or another account's (1.1).
     NoSuchFile,
+    /// Moderation: not allowed to do that (not the author, not a moderator, a guest).
+    Forbidden,
+    /// Moderation: `edit` or `delete` of a message that does not exist (or was deleted).
+    NoSuchMessage,
+    /// Moderation: `join` of a room the user is banned from.
+    Banned,
 }
 
 /// A command the server refuses: the code clients act on and a message people read.
@@ -144,6 +152,8 @@ pub enum Command {
         before: Option<u64>,
         limit: usize,
     },
+    /// Edit, delete, kick, ban, delete a room, suspend (see `moderation`).
+    Moderate(ModCommand),
 }
 
 /// What a `read` mark is on.
@@ -260,6 +270,9 @@ fn parse_ref(value: &Value) -> Option<Ref> {
 
 fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
     let f = Fields(fields);
+    if let Some(moderation) = moderation::parse(kind, &f) {
+        return moderation.map(Command::Moderate);
+    }
     // Field types are checked for the whole command before any value rule, so a wrong-typed
     // field is always `bad_request` whatever else is wrong.
     let command = match kind {

@@ -399,12 +399,13 @@ pub fn dm_history(
         .map(|b| b.min(i64::MAX as u64) as i64)
         .unwrap_or(i64::MAX);
     let mut query = tx.prepare_cached(
-        "SELECT id, sender, recipient, text, ts FROM messages
+        "SELECT id, sender, recipient, text, ts, edited_ts FROM messages
          WHERE id < ?3 AND ((sender_account = ?1 AND recipient_account = ?2)
                          OR (sender_account = ?2 AND recipient_account = ?1))
          ORDER BY id DESC LIMIT ?4",
     )?;
-    let found: Vec<(u64, String, Option<String>, String, u64)> = query
+    type Row = (u64, String, Option<String>, String, u64, Option<u64>);
+    let found: Vec<Row> = query
         .query_map(params![q.me, q.partner, before, q.limit as i64], |row| {
             Ok((
                 row.get::<_, i64>(0)? as u64,
@@ -412,15 +413,17 @@ pub fn dm_history(
                 row.get(2)?,
                 row.get(3)?,
                 row.get::<_, i64>(4)? as u64,
+                row.get::<_, Option<i64>>(5)?.map(|t| t as u64),
             ))
         })?
         .collect::<Result<_, _>>()?;
     let files = super::files::files_json_for(tx, found.iter().map(|(id, ..)| *id))?;
     let mut rows: Vec<String> = found
         .iter()
-        .map(|(id, sender, recipient, text, ts)| {
+        .map(|(id, sender, recipient, text, ts, edited_ts)| {
             Event::Dm {
                 id: *id,
+                edited_ts: *edited_ts,
                 from: sender,
                 to: recipient.as_deref().unwrap_or_default(),
                 text,

@@ -73,22 +73,30 @@ pub(super) fn query_messages(
     limit: usize,
 ) -> rusqlite::Result<Vec<(u64, String)>> {
     let mut query = conn.prepare_cached(
-        "SELECT id, sender, text, ts FROM messages WHERE room_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        "SELECT id, sender, text, ts, edited_ts FROM messages WHERE room_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
     )?;
     let before = before
         .map(|b| b.min(i64::MAX as u64) as i64)
         .unwrap_or(i64::MAX);
-    let found: Vec<(u64, String, String, u64)> = query
+    type Row = (u64, String, String, u64, Option<u64>);
+    let found: Vec<Row> = query
         .query_map(params![room_id, before, limit as i64], |row| {
             let id: i64 = row.get(0)?;
             let ts: i64 = row.get(3)?;
-            Ok((id as u64, row.get(1)?, row.get(2)?, ts as u64))
+            let edited_ts: Option<i64> = row.get(4)?;
+            Ok((
+                id as u64,
+                row.get(1)?,
+                row.get(2)?,
+                ts as u64,
+                edited_ts.map(|t| t as u64),
+            ))
         })?
         .collect::<Result<_, _>>()?;
     let files = super::files::files_json_for(conn, found.iter().map(|(id, ..)| *id))?;
     let mut rows: Vec<(u64, String)> = found
         .iter()
-        .map(|(id, sender, text, ts)| {
+        .map(|(id, sender, text, ts, edited_ts)| {
             let files = files
                 .get(id)
                 .and_then(|json| serde_json::from_str::<&RawValue>(json).ok());
@@ -98,6 +106,7 @@ pub(super) fn query_messages(
                 from: sender,
                 text,
                 ts: *ts,
+                edited_ts: *edited_ts,
                 files,
             };
             (*id, event.to_json())

@@ -21,6 +21,7 @@ pub mod files;
 mod health;
 mod ids;
 mod messages;
+pub mod moderation;
 mod rooms;
 mod schema;
 
@@ -118,6 +119,8 @@ pub struct Loaded {
     pub accounts: accounts::LoadedAccounts,
     /// Every stored attachment, oldest first.
     pub files: Vec<files::LoadedFile>,
+    /// Bans and suspensions in force.
+    pub moderation: moderation::LoadedModeration,
 }
 
 /// What an empty store loads: nothing, and the first block of ids reserved. For tests and
@@ -130,6 +133,7 @@ impl Default for Loaded {
             ids_reserved_up_to: ID_BLOCK,
             accounts: Default::default(),
             files: Vec::new(),
+            moderation: Default::default(),
         }
     }
 }
@@ -166,6 +170,11 @@ pub enum StoreJob {
     Account(accounts::AccountWrite),
     /// Answer a `dm_history` command straight to the asking connection.
     DmHistory(accounts::DmHistoryQuery),
+    /// Keep a moderation decision: an edit, a deletion, a ban, a suspension, an audit entry.
+    Moderation(moderation::ModerationWrite),
+    /// Find a message for `edit` or `delete`; the hub hears back with
+    /// `StoreDone::MessageLooked`.
+    LookupMessage(moderation::MessageQuery),
     /// Answer a `history` command straight to the asking connection.
     History {
         room_id: i64,
@@ -188,6 +197,8 @@ pub enum StoreDone {
     RoomStored { id: i64, stored: bool },
     /// Ids up to `up_to` are reserved; `None` when the reservation could not be written.
     IdsReserved { up_to: Option<u64> },
+    /// A message `edit` or `delete` asked for, found or not.
+    MessageLooked(moderation::MessageAnswer),
 }
 
 /// How one job went: its output (a `history` or `dm_history` reply) or why it failed.
@@ -248,6 +259,8 @@ impl Store {
         }
         let accounts = accounts::load(&self.conn).map_err(context("cannot load accounts"))?;
         let files = files::load(&self.conn).map_err(context("cannot load files"))?;
+        let moderation = moderation::load(&self.conn, crate::hub::now_millis())
+            .map_err(context("cannot load bans and suspensions"))?;
         let last_message_id = self.last_id_used()?;
         let ids_reserved_up_to = last_message_id + ID_BLOCK;
         ids::reserve(&self.conn, ids_reserved_up_to).map_err(context(
@@ -260,6 +273,7 @@ impl Store {
             ids_reserved_up_to,
             accounts,
             files,
+            moderation,
         })
     }
 
@@ -281,9 +295,7 @@ impl Store {
             self.condition
                 .failed(failed.len(), &first.message, database);
         } else {
-            let wrote = jobs
-                .iter()
-                .any(|job| !matches!(job, StoreJob::History { .. } | StoreJob::DmHistory(_)));
+            let wrote = jobs.iter().any(|job| !is_read(job));
             self.condition.succeeded(wrote);
         }
         let mut done = Vec::new();
@@ -326,12 +338,11 @@ impl Store {
                 // on its own (a full or read-only disk still reads).
                 Err(Cancelled { failure, .. }) => {
                     for &i in &attempt {
-                        outcomes[i] = Some(match &jobs[i] {
-                            StoreJob::History { .. } | StoreJob::DmHistory(_) => {
-                                run_job(&self.conn, &jobs[i], &mut Vec::new())
-                                    .map_err(|e| Failure::of(&e))
-                            }
-                            _ => Err(failure.clone()),
+                        outcomes[i] = Some(if is_read(&jobs[i]) {
+                            run_job(&self.conn, &jobs[i], &mut Vec::new())
+                                .map_err(|e| Failure::of(&e))
+                        } else {
+                            Err(failure.clone())
                         });
                     }
                     break;
@@ -415,6 +426,14 @@ impl Store {
     }
 }
 
+/// Jobs that only read: they may still work while writes fail.
+fn is_read(job: &StoreJob) -> bool {
+    matches!(
+        job,
+        StoreJob::History { .. } | StoreJob::DmHistory(_) | StoreJob::LookupMessage(_)
+    )
+}
+
 /// One job's statement; a `history` job returns its reply. A job that removes files lists
 /// them in `removed` (their bytes go once the transaction commits).
 fn run_job(
@@ -467,6 +486,10 @@ fn run_job(
             in_savepoint(conn, |conn| accounts::apply(conn, write.clone()))?
         }
         StoreJob::Finish { last_id } => ids::release_to(conn, *last_id)?,
+        StoreJob::Moderation(write) => {
+            in_savepoint(conn, |conn| moderation::apply(conn, write, removed))?
+        }
+        StoreJob::LookupMessage(query) => moderation::look_up(conn, query)?,
     }
     Ok(None)
 }
@@ -558,6 +581,11 @@ fn settle(job: StoreJob, outcome: Outcome, done: &mut Vec<StoreDone>) {
             }
         }
         StoreJob::Finish { .. } => {}
+        // Like account writes: the hub answered already; a failure is in the log.
+        StoreJob::Moderation(_) => {}
+        StoreJob::LookupMessage(query) => {
+            done.push(StoreDone::MessageLooked(query.answer(outcome.is_ok())))
+        }
     }
 }
 

@@ -75,9 +75,12 @@ pub(super) fn insert_room(conn: &Connection, room: &NewRoom) -> rusqlite::Result
     Ok(())
 }
 
-/// Deletes a room and its messages (a long-empty room the hub removed).
+/// Deletes a room and its messages (a long-empty room the hub removed), and its bans: a
+/// room id can be given again after a restart, and a new room must not inherit them.
 pub(super) fn delete_room(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     conn.prepare_cached("DELETE FROM messages WHERE room_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM bans WHERE room_id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM rooms WHERE id = ?1")?
         .execute([id])?;

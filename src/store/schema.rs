@@ -9,12 +9,12 @@
 //! a version papo never wrote, is refused before a single byte of it changes: no journal
 //! mode switched, no `-wal` left beside it.
 
-use super::{accounts, context, Store, StoreError};
+use super::{accounts, context, moderation, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// The schema this papo writes. Each entry of `MIGRATIONS` takes a database one version up.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// papo's mark in the SQLite header (`PRAGMA application_id`): "papo" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7061_706f;
@@ -40,7 +40,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_by_room ON messages(room_id, id);",
     // 1 → 2: accounts, sessions, memberships, read marks, invites (see `accounts`).
     accounts::MIGRATION,
-    // 2 → 3: attachments and the messages that carry them (see `files`).
+    // 2 → 3: edited messages, rooms' owners, bans, suspensions, the audit log.
+    moderation::MIGRATION,
+    // 3 → 4: attachments and the messages that carry them (see `files`).
     super::files::MIGRATION,
 ];
 
@@ -88,6 +90,10 @@ impl Store {
         // FULL: a commit is on disk before its acks go out, even across a power cut.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(context("cannot set synchronous mode"))?;
+        // A deleted message's text is overwritten where it lay, not left in free space
+        // for anyone who reads the file (moderation deletes what should not be kept).
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(context("cannot set secure delete"))?;
         // Another process (the operator's `papo user …`) may hold the write lock for a
         // moment: wait for it rather than fail a batch (see `BUSY_TIMEOUT`).
         conn.busy_timeout(super::BUSY_TIMEOUT)

@@ -1,0 +1,243 @@
+//! The hub's moderation decisions, driven directly with a hand-moved clock (no threads,
+//! no sockets, no store thread): a ban ends by the hub's clock and is forgotten by the
+//! housekeeping, and `edit` holds the connection's later commands until the store has
+//! said who wrote the message.
+
+use super::*;
+use crate::accounts::token;
+use crate::outbox::{self, Inbox, Outbound};
+use crate::protocol::parse_request;
+use crate::store::accounts::{LoadedAccounts, StoredAccount, StoredSession};
+use crate::store::moderation::{FoundMessage, MessageAnswer, ModerationWrite};
+use crate::store::{self, Loaded};
+use serde_json::{json, Value};
+
+const ANA: i64 = 7;
+const ADMIN_CONN: ConnId = 1;
+const GUEST_CONN: ConnId = 2;
+
+struct Harness {
+    hub: Hub,
+    store_rx: Receiver<StoreJob>,
+    inboxes: HashMap<ConnId, Inbox>,
+    now: Instant,
+}
+
+/// A hub where Ana, the admin, is signed in on `ADMIN_CONN` and made room "sala", and the
+/// guest Zé is on `GUEST_CONN`.
+fn harness() -> Harness {
+    let token_hash = token::digest(&token::new_token());
+    let accounts = LoadedAccounts {
+        accounts: vec![StoredAccount {
+            id: ANA,
+            name: "Ana".into(),
+            password_hash: "$argon2id$not-a-real-hash".into(),
+            admin: true,
+            created_at: 0,
+        }],
+        sessions: vec![StoredSession {
+            id: 1,
+            account_id: ANA,
+            token_hash,
+            created_at: now_millis(),
+            last_seen: now_millis(),
+            agent: "test".into(),
+        }],
+        ..Default::default()
+    };
+    let (verify_tx, _verify_rx) = crate::password::queue(1);
+    let (store_tx, store_rx) = store::queue();
+    let loaded = Loaded {
+        accounts,
+        ..Default::default()
+    };
+    let hub = Hub::new(Duration::from_millis(50), verify_tx, store_tx, loaded);
+    let mut h = Harness {
+        hub,
+        store_rx,
+        inboxes: HashMap::new(),
+        now: Instant::now(),
+    };
+    h.connect(ADMIN_CONN, Some(token_hash));
+    h.send(ADMIN_CONN, json!({"type": "hello"}));
+    h.send(ADMIN_CONN, json!({"type": "create", "room": "sala"}));
+    h.send(ADMIN_CONN, json!({"type": "join", "room": "sala"}));
+    h.connect(GUEST_CONN, None);
+    h.send(GUEST_CONN, json!({"type": "hello", "name": "Zé"}));
+    h.frames(ADMIN_CONN);
+    h.frames(GUEST_CONN);
+    h
+}
+
+impl Harness {
+    fn connect(&mut self, conn: ConnId, session: Option<[u8; 32]>) {
+        let (outbox, inbox) = outbox::channel(1000);
+        self.inboxes.insert(conn, inbox);
+        let input = HubInput::Connect {
+            conn,
+            addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            session,
+            outbox,
+        };
+        self.hub.handle(input, self.now);
+    }
+
+    fn send(&mut self, conn: ConnId, command: Value) {
+        let request = parse_request(&command.to_string()).expect("well-formed frame");
+        self.hub
+            .handle(HubInput::Request { conn, request }, self.now);
+    }
+
+    fn frames(&mut self, conn: ConnId) -> Vec<Value> {
+        let inbox = &self.inboxes[&conn];
+        let mut out = Vec::new();
+        while let Some(item) = inbox.try_recv() {
+            if let Outbound::Frame(frame) = item {
+                out.push(serde_json::from_str(frame.json()).unwrap());
+            }
+        }
+        out
+    }
+
+    /// The id of the newest `message` event `conn` received.
+    fn message_id(&mut self, conn: ConnId) -> u64 {
+        let frames = self.frames(conn);
+        let message = frames.iter().rev().find(|f| f["type"] == "message");
+        message.and_then(|m| m["id"].as_u64()).expect("a message")
+    }
+
+    fn jobs(&mut self) -> Vec<StoreJob> {
+        self.store_rx.try_iter().collect()
+    }
+}
+
+#[test]
+fn a_ban_ends_by_the_hubs_clock_and_housekeeping_forgets_it() {
+    let mut h = harness();
+    h.send(
+        ADMIN_CONN,
+        json!({"type": "kick", "room": "sala", "user": "zé", "minutes": 2, "ref": 1}),
+    );
+    let reply = h.frames(ADMIN_CONN).pop().unwrap();
+    assert_eq!(reply["type"], "kicked", "{reply}");
+    let join = json!({"type": "join", "room": "sala", "ref": 2});
+    h.send(GUEST_CONN, join.clone());
+    let frames = h.frames(GUEST_CONN);
+    assert_eq!(frames.last().unwrap()["code"], "banned", "{frames:?}");
+
+    h.now += Duration::from_secs(119);
+    h.send(GUEST_CONN, join.clone());
+    assert_eq!(h.frames(GUEST_CONN)[0]["code"], "banned");
+    h.now += Duration::from_secs(2);
+    h.send(GUEST_CONN, join);
+    assert_eq!(h.frames(GUEST_CONN)[0]["type"], "joined");
+
+    h.jobs();
+    h.hub.housekeeping(h.now);
+    let expired = h
+        .jobs()
+        .into_iter()
+        .any(|j| matches!(j, StoreJob::Moderation(ModerationWrite::Expire { .. })));
+    assert!(expired, "an ended ban is dropped from the database too");
+    h.send(GUEST_CONN, json!({"type": "leave", "room": "sala"}));
+    h.send(
+        ADMIN_CONN,
+        json!({"type": "kick", "room": "sala", "user": "zé"}),
+    );
+    h.frames(GUEST_CONN);
+    h.send(
+        GUEST_CONN,
+        json!({"type": "join", "room": "sala", "ref": 3}),
+    );
+    assert_eq!(
+        h.frames(GUEST_CONN)[0]["type"],
+        "joined",
+        "a kick without minutes bans nothing"
+    );
+}
+
+#[test]
+fn edit_holds_later_commands_until_the_store_answers() {
+    let mut h = harness();
+    h.send(
+        ADMIN_CONN,
+        json!({"type": "text", "room": "sala", "text": "oi"}),
+    );
+    let id = h.message_id(ADMIN_CONN);
+    h.jobs();
+    h.send(
+        ADMIN_CONN,
+        json!({"type": "edit", "id": id, "text": "olá", "ref": "e"}),
+    );
+    h.send(ADMIN_CONN, json!({"type": "list", "ref": "l"}));
+    assert!(
+        h.frames(ADMIN_CONN).is_empty(),
+        "nothing before the lookup is answered"
+    );
+    let lookup = h.jobs().into_iter().find_map(|j| match j {
+        StoreJob::LookupMessage(q) => Some(q),
+        _ => None,
+    });
+    let lookup = lookup.expect("the hub asks the store who wrote it");
+    assert_eq!(lookup.id, id);
+    let answer = MessageAnswer {
+        conn: lookup.conn,
+        id,
+        action: lookup.action,
+        reference: lookup.reference,
+        found: Ok(Some(FoundMessage {
+            id,
+            room_id: Some(1),
+            sender: "Ana".into(),
+            sender_account: Some(ANA),
+            recipient: None,
+            recipient_account: None,
+            ts: 0,
+            files: None,
+        })),
+    };
+    h.hub
+        .handle(HubInput::Store(StoreDone::MessageLooked(answer)), h.now);
+    let frames = h.frames(ADMIN_CONN);
+    let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["edited", "rooms"], "{frames:?}");
+    assert_eq!(frames[0]["text"], "olá");
+}
+
+#[test]
+fn a_message_deleted_while_its_lookup_ran_is_no_message() {
+    let mut h = harness();
+    h.send(
+        ADMIN_CONN,
+        json!({"type": "text", "room": "sala", "text": "oi"}),
+    );
+    let id = h.message_id(ADMIN_CONN);
+    let found = FoundMessage {
+        id,
+        room_id: Some(1),
+        sender: "Ana".into(),
+        sender_account: Some(ANA),
+        recipient: None,
+        recipient_account: None,
+        ts: 0,
+        files: None,
+    };
+    // Two deletes in flight: both lookups found the row; the first one wins.
+    for (n, expected) in [(1, "deleted"), (2, "error")] {
+        h.send(ADMIN_CONN, json!({"type": "delete", "id": id, "ref": n}));
+        let answer = MessageAnswer {
+            conn: ADMIN_CONN,
+            id,
+            action: crate::store::moderation::MessageAction::Delete,
+            reference: Some(Ref::Int(n)),
+            found: Ok(Some(found.clone())),
+        };
+        h.hub
+            .handle(HubInput::Store(StoreDone::MessageLooked(answer)), h.now);
+        let reply = h.frames(ADMIN_CONN).pop().unwrap();
+        assert_eq!(reply["type"], expected, "{reply}");
+        if expected == "error" {
+            assert_eq!(reply["code"], "no_such_message");
+        }
+    }
+}
