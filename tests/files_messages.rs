@@ -152,3 +152,60 @@ fn files_on_text_and_dm_survive_a_restart_in_history_and_dm_history() {
     );
     assert_eq!(ack["type"], "ack", "{ack}");
 }
+
+#[test]
+fn deleting_a_message_removes_its_files_and_an_edit_keeps_them() {
+    let dir = TempDir::new("files-delete");
+    let server = TestServer::start(files_config(&dir));
+    let ana_cookie = account(server.addr, "Ana");
+    let a = uploaded(server.addr, &ana_cookie, "a.txt", b"only on the first");
+    let b = uploaded(server.addr, &ana_cookie, "b.txt", b"on both");
+    let (mut ana, _) = Client::signed_in(server.addr, &ana_cookie);
+    ana.create("sala", None);
+    ana.join("sala", None);
+    let first = ana.request(
+        json!({"type": "text", "room": "sala", "text": "1", "files": [a["id"], b["id"]]}),
+        json!("m1"),
+    );
+    let second = ana.request(
+        json!({"type": "text", "room": "sala", "text": "2", "files": [b["id"]]}),
+        json!("m2"),
+    );
+    let edited = ana.request(
+        json!({"type": "edit", "id": second["id"], "text": "dois"}),
+        json!("e"),
+    );
+    assert_eq!(edited["type"], "edited", "{edited}");
+    let deleted = ana.request(json!({"type": "delete", "id": first["id"]}), json!("d"));
+    assert_eq!(deleted["type"], "deleted", "{deleted}");
+
+    let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + WAIT;
+    while listing(&dir.file("files")).contains(&a_id.to_string()) {
+        assert!(std::time::Instant::now() < deadline, "a's bytes stayed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        listing(&dir.file("files")),
+        [b_id.to_string()],
+        "b is still on message 2"
+    );
+    ana.expect_error(
+        json!({"type": "text", "room": "sala", "files": [a_id]}),
+        "no_such_file",
+    );
+    let history = ana.request(json!({"type": "history", "room": "sala"}), json!("h"));
+    let messages = history["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{history}");
+    assert_eq!(messages[0]["text"], "dois");
+    assert_eq!(messages[0]["files"], json!([summary(&b)]));
+    // The room's recent messages in memory agree (joined.history).
+    let mut beto = Client::hello(server.addr, "Beto");
+    let joined = beto.join("sala", None);
+    assert_eq!(
+        joined["history"][0]["files"],
+        json!([summary(&b)]),
+        "{joined}"
+    );
+    assert_eq!(joined["history"][0]["text"], "dois");
+}
