@@ -209,3 +209,29 @@ fn deleting_a_message_removes_its_files_and_an_edit_keeps_them() {
     );
     assert_eq!(joined["history"][0]["text"], "dois");
 }
+
+#[test]
+fn deleting_a_room_removes_the_files_of_its_messages() {
+    let dir = TempDir::new("files-delete-room");
+    let server = TestServer::start(files_config(&dir));
+    let ana_cookie = account(server.addr, "Ana");
+    let a = uploaded(server.addr, &ana_cookie, "a.txt", b"in the room");
+    let (mut ana, _) = Client::signed_in(server.addr, &ana_cookie);
+    ana.create("sala", None);
+    ana.join("sala", None);
+    let ack = ana.request(
+        json!({"type": "text", "room": "sala", "files": [a["id"]]}),
+        json!(1),
+    );
+    assert_eq!(ack["type"], "ack");
+    let removed = ana.request(json!({"type": "delete_room", "room": "sala"}), json!(2));
+    assert_eq!(removed["type"], "room_removed", "{removed}");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !listing(&dir.file("files")).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the room's files stayed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
