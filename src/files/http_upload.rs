@@ -107,6 +107,7 @@ fn respond(stream: &TcpStream, status: u16, body: &serde_json::Value, retry_afte
         405 => "Method Not Allowed",
         411 => "Length Required",
         413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
         429 => "Too Many Requests",
         _ => "Service Unavailable",
     };

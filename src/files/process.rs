@@ -8,9 +8,11 @@
 //! functions of `crate::files`'s picture code; this file only runs them in the pool and
 //! turns their answer into what is stored.
 
+use super::picture::{self, PictureError};
+use super::sniff;
 use super::storage::{FileDir, TempFile};
 use crossbeam_channel::{Receiver, Sender};
-use std::io;
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +45,9 @@ pub enum Unprocessable {
     /// pixels): over a limit of the server's, so `413 too_large`, the status the protocol
     /// names for uploads over a limit. The text says which.
     TooBig(String),
+    /// A file that starts like a picture but cannot be read as one (damaged, or using a
+    /// feature the decoders lack): refused rather than kept with its metadata, `415`.
+    Unreadable(String),
     /// The disk failed.
     Io(io::Error),
 }
@@ -92,15 +97,44 @@ impl ProcessPool {
     }
 }
 
-/// Decides what the file at `path` is and does a picture's work.
-fn examine(_dir: &FileDir, path: &std::path::Path) -> Result<Processed, Unprocessable> {
-    // Until the picture code lands, nothing is recognised: every file is a download.
-    let _ = std::fs::metadata(path).map_err(Unprocessable::Io)?;
+/// Decides what the file at `path` is (from its first bytes) and, for a picture, does its
+/// work: the cleaned, upright original replaces the upload's bytes, and the preview is
+/// written beside it. Both are temporary files in the files directory until kept.
+fn examine(dir: &FileDir, path: &std::path::Path) -> Result<Processed, Unprocessable> {
+    let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(sniff::SNIFF_LEN as u64).read_to_end(&mut head))
+        .map_err(Unprocessable::Io)?;
+    let found = sniff::sniff(&head);
+    let Some(kind) = found.image() else {
+        return Ok(Processed {
+            kind: found.mime().into(),
+            width: None,
+            height: None,
+            replacement: None,
+            preview: None,
+        });
+    };
+    let mut cleaned = dir.temp().map_err(Unprocessable::Io)?;
+    let done = picture::process(path, kind, cleaned.file()).map_err(|e| match e {
+        PictureError::Io(e) => Unprocessable::Io(e),
+        PictureError::TooLarge { .. } | PictureError::TooMuchMemory => {
+            Unprocessable::TooBig(e.to_string())
+        }
+        PictureError::Unsupported(_) | PictureError::Corrupt(_) | PictureError::Encode(_) => {
+            Unprocessable::Unreadable(e.to_string())
+        }
+    })?;
+    let mut preview = dir.temp().map_err(Unprocessable::Io)?;
+    preview
+        .file()
+        .write_all(&done.preview.bytes)
+        .map_err(Unprocessable::Io)?;
     Ok(Processed {
-        kind: "application/octet-stream".into(),
-        width: None,
-        height: None,
-        replacement: None,
-        preview: None,
+        kind: kind.mime().into(),
+        width: Some(done.width),
+        height: Some(done.height),
+        replacement: Some(cleaned),
+        preview: Some((preview, done.preview.kind.mime().into())),
     })
 }

@@ -109,6 +109,9 @@ impl Uploads {
             Some(Err(Unprocessable::TooBig(why))) => {
                 return Err(ApiError::new(413, "too_large", why))
             }
+            Some(Err(Unprocessable::Unreadable(why))) => {
+                return Err(ApiError::new(415, "bad_request", why))
+            }
             Some(Err(Unprocessable::Io(e))) => return Err(disk_failed(&e)),
             Some(Ok(processed)) => processed,
         };

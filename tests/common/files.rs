@@ -198,6 +198,33 @@ pub fn zero_png(width: u32, height: u32, bit_depth: u8) -> Vec<u8> {
     png
 }
 
+/// A PNG whose header claims `width` × `height` pixels but whose data holds one row: a
+/// decoder that trusts the header allocates for the claim before it finds out.
+pub fn claiming_png(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &zlib_zeros(1 + u64::from(width) * 4));
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// `png` with a `tEXt` chunk of `key` and `value` put right after its header.
+pub fn with_text_chunk(png: &[u8], key: &str, value: &str) -> Vec<u8> {
+    // Signature (8) and IHDR (4 + 4 + 13 + 4).
+    let (head, rest) = png.split_at(33);
+    let mut out = head.to_vec();
+    let mut data = key.as_bytes().to_vec();
+    data.push(0);
+    data.extend_from_slice(value.as_bytes());
+    chunk(&mut out, b"tEXt", &data);
+    out.extend_from_slice(rest);
+    out
+}
+
 fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
     let start = out.len();
