@@ -3,7 +3,11 @@
 //! (peak during the uploads, sampled every 5 ms from /proc), the median of R runs. Each
 //! upload must stream to disk, so the growth should not follow the bytes in flight.
 //!
-//! Run: `cargo bench --bench uploads [-- --clients 10 --mib 10 --runs 3]`
+//! With `--picture` each upload is instead the same photo-sized JPEG (4000 × 3000 pixels
+//! of noise, about 10 MiB at quality 90), so the processing pool decodes, cleans and
+//! previews every one: the growth then includes the pool's decoding (two at a time).
+//!
+//! Run: `cargo bench --bench uploads [-- --clients 10 --mib 10 --runs 3 --picture]`
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,9 +27,17 @@ fn arg(name: &str, default: usize) -> usize {
 
 fn main() {
     let (clients, mib, runs) = (arg("--clients", 10), arg("--mib", 10), arg("--runs", 3));
+    let picture = std::env::args().any(|a| a == "--picture").then(photo);
+    if let Some(jpeg) = &picture {
+        println!(
+            "picture: a 4000 x 3000 JPEG of {:.1} MiB",
+            jpeg.len() as f64 / 1048576.0
+        );
+    }
+    let picture = picture.map(Arc::new);
     let mut growths = Vec::new();
     for run in 1..=runs {
-        let (growth_kib, idle_kib, secs) = one_run(clients, mib);
+        let (growth_kib, idle_kib, secs) = one_run(clients, mib, picture.clone());
         println!(
             "run {run}: {clients} x {mib} MiB uploads in {secs:.2} s; RSS idle {:.1} MiB, peak growth {:.1} MiB",
             idle_kib as f64 / 1024.0,
@@ -51,7 +63,7 @@ impl Drop for Papo {
 }
 
 /// (peak growth KiB, idle KiB, seconds for all uploads).
-fn one_run(clients: usize, mib: usize) -> (u64, u64, f64) {
+fn one_run(clients: usize, mib: usize, picture: Option<Arc<Vec<u8>>>) -> (u64, u64, f64) {
     let dir = std::env::temp_dir().join(format!("papo-uploads-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -83,7 +95,7 @@ fn one_run(clients: usize, mib: usize) -> (u64, u64, f64) {
     // One small upload first, so the idle level includes the pool's threads; then wait
     // for papo's trimmer (every 10 s) to give back what the sign-ups' argon2 freed, or
     // the uploads could reuse that memory unseen.
-    upload(addr, &cookies[0], 1024);
+    upload(addr, &cookies[0], &Body::Noise(1024));
     std::thread::sleep(Duration::from_secs(12));
     let idle = rss_kib(pid);
     let peak = Arc::new(AtomicU64::new(idle));
@@ -100,7 +112,13 @@ fn one_run(clients: usize, mib: usize) -> (u64, u64, f64) {
     let start = Instant::now();
     let uploads: Vec<_> = cookies
         .into_iter()
-        .map(|cookie| std::thread::spawn(move || upload(addr, &cookie, mib << 20)))
+        .map(|cookie| {
+            let body = match &picture {
+                Some(jpeg) => Body::Bytes(jpeg.clone()),
+                None => Body::Noise(mib << 20),
+            };
+            std::thread::spawn(move || upload(addr, &cookie, &body))
+        })
         .collect();
     for u in uploads {
         u.join().expect("upload thread");
@@ -160,7 +178,41 @@ fn register(addr: SocketAddr, name: &str) -> String {
     cookie.trim().to_string()
 }
 
-fn upload(addr: SocketAddr, cookie: &str, size: usize) {
+/// What an upload sends.
+enum Body {
+    /// This many bytes of noise, made while sending.
+    Noise(usize),
+    /// These bytes.
+    Bytes(Arc<Vec<u8>>),
+}
+
+/// A photo-sized JPEG of noise (the worst case for its size: every block detailed).
+fn photo() -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    let image = image::RgbImage::from_fn(4000, 3000, |_, _| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&image)
+        .expect("encode");
+    out
+}
+
+fn upload(addr: SocketAddr, cookie: &str, body: &Body) {
+    if let Body::Bytes(bytes) = body {
+        let head = format!(
+            "POST /api/files?name=photo.jpg HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        );
+        let (status, text) = request(addr, &head, &mut |s| s.write_all(bytes).expect("body"));
+        assert_eq!(status, 201, "upload: {text}");
+        return;
+    }
+    let Body::Noise(size) = *body else { return };
     let head = format!(
         "POST /api/files?name=bench.bin HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
     );
