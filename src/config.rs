@@ -40,6 +40,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Deadline for a client to send a whole HTTP request head.
     pub head_timeout: Duration,
+    /// How long a kept-alive HTTP connection may wait for its next request before it is
+    /// closed: each idle one holds a thread, so short (a page load reuses its connections
+    /// within milliseconds; a later click opens a new one for the price of a handshake).
+    pub http_idle_timeout: Duration,
     /// How long a room's presence changes are gathered into one event (at most 100 ms).
     pub presence_window: Duration,
     /// Rooms the server holds at most (`create` past it is `too_many_rooms`); 0 = no cap.
@@ -133,6 +137,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
             head_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(5),
             presence_window: Duration::from_millis(50),
             max_rooms: 10_000,
             rooms_per_connection: 10,
@@ -344,6 +349,12 @@ const FLAGS: &[Flag] = &[
         help: "seconds of client silence before closing",
     },
     Flag {
+        name: "--http-idle-timeout",
+        value: "SECS",
+        env: None,
+        help: "seconds a kept-alive HTTP connection waits for its next request",
+    },
+    Flag {
         name: "--guests",
         value: "on|off",
         env: None,
@@ -434,6 +445,7 @@ pub fn help_text() -> String {
             "--password-failures-per-ip" => d.password_failures_per_ip.to_string(),
             "--ping-interval" => d.ping_interval.as_secs().to_string(),
             "--idle-timeout" => d.idle_timeout.as_secs().to_string(),
+            "--http-idle-timeout" => d.http_idle_timeout.as_secs().to_string(),
             "--guests" => if d.accounts.guests { "on" } else { "off" }.into(),
             "--registration" => "open".into(),
             "--session-days" => d.accounts.session_days.to_string(),
@@ -648,6 +660,9 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         }
         "--idle-timeout" => {
             config.idle_timeout = Duration::from_secs(number(name, value, 1, 86_400)?)
+        }
+        "--http-idle-timeout" => {
+            config.http_idle_timeout = Duration::from_secs(number(name, value, 1, 3600)?)
         }
         "--guests" => {
             config.accounts.guests = match value {

@@ -1,5 +1,6 @@
-//! Reading an HTTP request head off a fresh connection, with a deadline and a size cap so a
-//! half-sent request cannot hold a thread, and parsing just enough of it to route.
+//! Reading an HTTP request head off a connection (its first request or a later one on a
+//! kept-alive connection), with a deadline and a size cap so a half-sent request cannot hold
+//! a thread, and parsing just enough of it to route.
 
 use std::io::{self, Read};
 use std::net::{IpAddr, TcpStream};
@@ -14,12 +15,20 @@ pub struct Head {
     pub method: String,
     /// The path without its query string.
     pub path: String,
+    /// The query string, without its `?` (empty if none): an asset's fingerprint.
+    pub query: String,
     /// Header names lower-cased, values trimmed, in order.
     pub headers: Vec<(String, String)>,
     /// The head and any bytes the client sent after it, to pass on unchanged.
     pub bytes: Vec<u8>,
     /// Where the head ends in `bytes`.
     pub head_len: usize,
+    /// An HTTP/1.0 request: its connection closes after the answer unless it asks for
+    /// `keep-alive`, and it is answered without 1.1-only features.
+    pub http10: bool,
+    /// The body's length once `read_body` has read it into `bytes` (just after the head);
+    /// `None` while it is unread. What follows it in `bytes` is the next request, pipelined.
+    pub body_len: Option<usize>,
 }
 
 impl Head {
@@ -28,6 +37,23 @@ impl Head {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the client wants the connection kept open after this request: HTTP/1.1 unless
+    /// it says `Connection: close`, HTTP/1.0 only if it says `Connection: keep-alive`.
+    pub fn wants_keep_alive(&self) -> bool {
+        if self.http10 {
+            self.has_token("connection", "keep-alive")
+        } else {
+            !self.has_token("connection", "close")
+        }
+    }
+
+    /// The bytes read past this request (its head and, if read, its body): the start of
+    /// the next request on a kept-alive connection, sent before this one was answered.
+    pub fn into_pipelined(mut self) -> Vec<u8> {
+        let end = (self.head_len + self.body_len.unwrap_or(0)).min(self.bytes.len());
+        self.bytes.split_off(end)
     }
 
     /// True if a comma-separated header lists `token` (case-insensitive).
@@ -68,7 +94,13 @@ impl Head {
             out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
         out.extend_from_slice(b"Connection: close\r\n\r\n");
-        out.extend_from_slice(&self.bytes[self.head_len..]);
+        // A body read whole is passed on alone (a pipelined request after it is ours to
+        // answer next); an unread one is passed on with whatever of it arrived.
+        let end = match self.body_len {
+            Some(len) => self.head_len + len,
+            None => self.bytes.len(),
+        };
+        out.extend_from_slice(&self.bytes[self.head_len..end]);
         out
     }
 }
@@ -154,6 +186,7 @@ pub fn read_body(
         return Err(BodyError::TooLarge);
     }
     let want = head.head_len + length;
+    // Bytes past `want` (a pipelined next request) may already be in `bytes`: they stay.
     while head.bytes.len() < want {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
@@ -169,6 +202,7 @@ pub fn read_body(
         }
     }
     let _ = stream.set_read_timeout(None);
+    head.body_len = Some(length);
     Ok(())
 }
 
@@ -182,13 +216,32 @@ pub enum HeadError {
     Malformed,
 }
 
-/// Reads until the blank line that ends the head, within `timeout` in total.
-pub fn read_head(mut stream: &TcpStream, timeout: Duration) -> Result<Head, HeadError> {
-    let deadline = Instant::now() + timeout;
+/// Reads until the blank line that ends the head. `carried` holds bytes already read past
+/// the previous request on this connection (pipelined), searched first.
+///
+/// On a fresh connection (`idle` is `None`) the whole head must arrive within `timeout` of
+/// the call, as the connection was opened to send it. On a kept-alive connection the
+/// client may first stay silent for up to `idle` (then the connection is given up, `Gone`),
+/// and the head must then be complete within `timeout` of its first byte: a slow client
+/// holds the thread no longer on its tenth request than on its first.
+pub fn read_head(
+    mut stream: &TcpStream,
+    carried: Vec<u8>,
+    idle: Option<Duration>,
+    timeout: Duration,
+) -> Result<Head, HeadError> {
+    let mut bytes = carried;
+    if let Some(end) = find_blank_line(&bytes) {
+        return finish(bytes, end);
+    }
+    let mut deadline = match idle {
+        Some(idle) if bytes.is_empty() => Instant::now() + idle,
+        _ => Instant::now() + timeout,
+    };
+    let mut waiting_for_first_byte = idle.is_some() && bytes.is_empty();
     // Read straight into the heap buffer: a stack array would leave pages of this
     // long-lived thread's stack resident for the connection's whole life.
     const CHUNK: usize = 1024;
-    let mut bytes = Vec::with_capacity(CHUNK);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
@@ -206,19 +259,28 @@ pub fn read_head(mut stream: &TcpStream, timeout: Duration) -> Result<Head, Head
             Err(_) => return Err(HeadError::Gone),
         };
         bytes.truncate(filled + n);
+        if waiting_for_first_byte {
+            waiting_for_first_byte = false;
+            deadline = Instant::now() + timeout;
+        }
         let searched_from = filled.saturating_sub(3);
         if let Some(end) = find_blank_line(&bytes[searched_from..]) {
-            let head_len = searched_from + end;
-            if head_len > MAX_HEAD_BYTES {
-                return Err(HeadError::TooLarge);
-            }
-            let _ = stream.set_read_timeout(None);
-            return parse(bytes, head_len);
+            // The read timeout is left as it is (one system call less per request): whoever
+            // reads this socket next sets its own.
+            return finish(bytes, searched_from + end);
         }
         if bytes.len() > MAX_HEAD_BYTES {
             return Err(HeadError::TooLarge);
         }
     }
+}
+
+/// Parses a head found to end at `head_len`, unless it is too large.
+fn finish(bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadError> {
+    if head_len > MAX_HEAD_BYTES {
+        return Err(HeadError::TooLarge);
+    }
+    parse(bytes, head_len)
 }
 
 /// The index just past the first "\r\n\r\n".
@@ -245,7 +307,9 @@ fn parse(bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadError> {
     {
         return Err(HeadError::Malformed);
     }
-    let path = target.split('?').next().unwrap_or("").to_string();
+    let http10 = version == "HTTP/1.0";
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
     let mut headers = Vec::new();
     for line in lines.take_while(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HeadError::Malformed)?;
@@ -258,9 +322,12 @@ fn parse(bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadError> {
     Ok(Head {
         method: method.to_string(),
         path,
+        query,
         headers,
         bytes,
         head_len,
+        http10,
+        body_len: None,
     })
 }
 

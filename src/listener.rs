@@ -1,12 +1,13 @@
 //! The public port: our own accept loop (capped in all and per client address, retrying
 //! accept errors with back-off), a thread per connection that reads the request head, and
-//! the routing of each connection to the WebSocket handshake or to tiny_http.
+//! the routing of each request to the WebSocket handshake or to the HTTP side, request
+//! after request on a kept-alive connection.
 
-use crate::accounts::{api, token};
+use crate::accounts::token;
 use crate::address_limit::{self, AddressLimit, Ticket};
 use crate::config::Config;
-use crate::head::{self, BodyError, HeadError};
-use crate::http::HttpServer;
+use crate::head::{self, HeadError};
+use crate::http::{self, HttpServer};
 use crate::hub::HubInput;
 use crate::threads::ThreadCount;
 use crate::upgrade::{self, Refusal};
@@ -58,7 +59,8 @@ pub struct Shared {
     pub threads: ThreadCount,
     pub http: HttpServer,
     pub writers: WriterPool,
-    /// Uploads (`POST /api/files`), read from the socket as they stream in.
+    /// Uploads (`POST /api/files`), read from the socket as they stream in, and the stored
+    /// files `GET /files/…` serves.
     pub uploads: Arc<crate::files::upload::Uploads>,
     /// Every open client socket, so shutdown can close them all.
     sockets: Mutex<HashMap<u64, Arc<TcpStream>>>,
@@ -229,73 +231,73 @@ fn turn_away(stream: &TcpStream, answer: &str) {
     }
 }
 
-/// Reads the request head and routes the connection.
+/// Reads request after request off a connection (HTTP keep-alive) and routes each: a
+/// WebSocket upgrade takes the connection over; anything else is answered and, unless it
+/// closes, the next request is awaited for `--http-idle-timeout`. Every request's head must
+/// arrive within the head deadline (`Config::head_timeout`, 10 s) of its first byte, and
+/// the connection keeps its place under the per-address cap the whole time, so a slow or
+/// silent client holds one thread of its share however many requests it sends.
 fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
-    let deadline = std::time::Instant::now() + shared.config.head_timeout;
-    let mut head = match head::read_head(&stream, shared.config.head_timeout) {
-        Ok(head) => head,
-        Err(HeadError::Gone) => return,
-        Err(HeadError::TooLarge) => return answer(&stream, "431 Request Header Fields Too Large"),
-        Err(HeadError::Malformed) => return answer(&stream, "400 Bad Request"),
-    };
+    // A client that stops reading its answers holds this thread no longer than a slow head.
+    let _ = stream.set_write_timeout(Some(shared.config.head_timeout));
     let peer = stream
         .peer_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED.into());
-    let client = head.client(peer, shared.config.trust_proxy);
-    if head.path == crate::files::http_upload::PATH {
-        crate::files::http_upload::serve(
-            &shared.uploads,
-            &stream,
-            &head,
-            &shared.config.allow_origins,
-            shared.config.idle_timeout,
-        );
-    } else if head.path == "/ws" {
-        serve_websocket(shared, stream, head, id, client);
-    } else {
-        // Any other request's body is read whole and bounded too: tiny_http reads a body
-        // left unread into `vec![0; Content-Length]` when it drops the request, and a page
-        // request claiming a terabyte aborted the process. Uploads (`/api/files`), when
-        // they exist, must stream theirs under a limit of their own and change this.
-        let whole = api::reads_whole_body(&head.path) || head::has_body(&head);
-        if whole {
-            // The API's request thread must never wait on a slow body: read it here,
-            // whole and bounded, under the head's deadline. A client that waits for
-            // `100 Continue` (curl does, past 1 KiB) is told to go on.
-            if head.has_token("expect", "100-continue") {
-                let _ = (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    let limits = http::Limits {
+        head_timeout: shared.config.head_timeout,
+    };
+    // The first request is what the connection was opened for: no idle wait before it.
+    let mut idle = None;
+    let mut pipelined = Vec::new();
+    loop {
+        let read = head::read_head(&stream, pipelined, idle, shared.config.head_timeout);
+        let head = match read {
+            Ok(head) => head,
+            Err(HeadError::Gone) => return,
+            Err(HeadError::TooLarge) => {
+                return answer(&stream, "431 Request Header Fields Too Large")
             }
-            let read = head::read_body(&stream, &mut head, api::MAX_BODY, deadline);
-            match read {
-                Ok(()) => {}
-                Err(BodyError::Gone) => return,
-                Err(BodyError::TooLarge) => {
-                    return answer_json(&stream, "413 Payload Too Large", "too_large")
+            Err(HeadError::Malformed) => return answer(&stream, "400 Bad Request"),
+        };
+        let client = head.client(peer, shared.config.trust_proxy);
+        if head.path == "/ws" {
+            // The WebSocket sets its own timeouts; none of ours may linger.
+            let _ = stream.set_read_timeout(None);
+            let _ = stream.set_write_timeout(None);
+            return serve_websocket(shared, stream, head, id, client);
+        }
+        if head.path == crate::files::http_upload::PATH {
+            // Streamed to disk under a limit of its own (not read whole like other
+            // bodies); the connection closes after the answer.
+            return crate::files::http_upload::serve(
+                &shared.uploads,
+                &stream,
+                &head,
+                &shared.config.allow_origins,
+                shared.config.idle_timeout,
+            );
+        }
+        if crate::files::serve::is_files_path(&head.path) {
+            let files = &shared.uploads;
+            match crate::files::serve::answer(&files.index, &files.dir, &stream, &head) {
+                Ok(http::respond::After::KeepAlive) => {
+                    pipelined = head.into_pipelined();
+                    idle = Some(shared.config.http_idle_timeout);
+                    continue;
                 }
-                Err(BodyError::LengthRequired) => {
-                    return answer_json(&stream, "411 Length Required", "bad_request")
+                Ok(http::respond::After::Close) => return http::close_gently(&stream),
+                Err(e) => {
+                    log::debug!("file answer for {} not sent: {e}", head.path);
+                    return;
                 }
             }
         }
-        let addr = client.addr.to_string();
-        let https = if client.https { "1" } else { "0" };
-        // tiny_http 0.12's worker pool can queue a new connection behind workers held by
-        // idle keep-alive connections (its idle count is updated late), stalling page
-        // loads; one request per connection keeps every worker short-lived. tiny_http sees
-        // every client as 127.0.0.1: the real address travels in a header only we set.
-        // An `Expect` the listener answered is not tiny_http's to answer again.
-        let drop: &[&str] = if whole { &["expect"] } else { &[] };
-        let forwarded = head.rewritten(
-            drop,
-            &[(api::CLIENT_HEADER, &addr), (api::HTTPS_HEADER, https)],
-        );
-        shared.http.bridge(
-            stream,
-            &forwarded,
-            shared.config.idle_timeout,
-            &shared.threads,
-        );
+        match shared.http.serve(&stream, head, client, &limits) {
+            http::Next::KeepAlive(rest) => pipelined = rest,
+            http::Next::Close => return,
+        }
+        idle = Some(shared.config.http_idle_timeout);
     }
 }
 
@@ -351,18 +353,6 @@ fn serve_websocket(
 fn refuse(stream: &TcpStream, refusal: Refusal) {
     let mut s = stream;
     let _ = s.write_all(refusal.response().as_bytes());
-    let _ = stream.shutdown(Shutdown::Write);
-}
-
-/// An API error the listener answers itself, in the API's JSON shape.
-fn answer_json(stream: &TcpStream, status: &str, code: &str) {
-    let body = format!("{{\"code\":\"{code}\",\"message\":\"{status}\"}}");
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = stream;
-    let _ = s.write_all(response.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
 }
 

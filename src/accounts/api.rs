@@ -25,12 +25,6 @@ use tiny_http::{Header, Method, Request, Response};
 /// The largest request body the API reads.
 pub const MAX_BODY: usize = 16 * 1024;
 
-/// Whether the listener reads a request's whole body (at most `MAX_BODY`) before passing
-/// it on: every API request but uploads (`/api/files`, which stream and have a limit of
-/// their own).
-pub fn reads_whole_body(path: &str) -> bool {
-    path.starts_with("/api/") && !path.starts_with("/api/files")
-}
 /// Headers the listener adds to every request it passes on (after removing any a client
 /// sent): the client's address, and whether it reached us over https.
 pub const CLIENT_HEADER: &str = "x-papo-client";

@@ -9,6 +9,7 @@ use super::upload::Uploads;
 use crate::accounts::calls::ApiError;
 use crate::accounts::token;
 use crate::head::Head;
+use crate::http::respond::{self, After};
 use serde_json::json;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -36,7 +37,7 @@ pub fn serve(
             (e.status, body, e.retry_after)
         }
     };
-    respond(stream, answer.0, &answer.1, answer.2);
+    respond(stream, head, answer.0, &answer.1, answer.2);
 }
 
 fn handle(
@@ -72,7 +73,7 @@ fn handle(
         (false, None) => return Err(ApiError::new(411, "bad_request", "say the Content-Length")),
     };
     let permit = uploads.begin(account, declared)?;
-    let name = super::names::from_query(query(head)).unwrap_or_default();
+    let name = super::names::from_query(&head.query).unwrap_or_default();
     if head.has_token("expect", "100-continue") {
         let _ = (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -87,46 +88,37 @@ fn handle(
     result
 }
 
-/// The query string of the request line.
-fn query(head: &Head) -> &str {
-    let line = head.bytes[..head.head_len]
-        .split(|&b| b == b'\r')
-        .next()
-        .and_then(|l| std::str::from_utf8(l).ok())
-        .unwrap_or("");
-    let target = line.split(' ').nth(1).unwrap_or("");
-    target.split_once('?').map(|(_, q)| q).unwrap_or("")
-}
-
-fn respond(stream: &TcpStream, status: u16, body: &serde_json::Value, retry_after: Option<u64>) {
-    let reason = match status {
-        201 => "Created",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        405 => "Method Not Allowed",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        415 => "Unsupported Media Type",
-        429 => "Too Many Requests",
-        _ => "Service Unavailable",
-    };
+fn respond(
+    stream: &TcpStream,
+    head: &Head,
+    status: u16,
+    body: &serde_json::Value,
+    retry_after: Option<u64>,
+) {
     let body = body.to_string();
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n",
-        body.len()
-    );
-    if let Some(secs) = retry_after {
-        head.push_str(&format!("Retry-After: {secs}\r\n"));
+    let retry = retry_after.map(|secs| secs.to_string());
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+    ];
+    if let Some(secs) = &retry {
+        headers.push(("Retry-After", secs));
     }
     if status == 405 {
-        head.push_str("Allow: POST\r\n");
+        headers.push(("Allow", "POST"));
     }
-    head.push_str("\r\n");
-    let mut s = stream;
-    let _ = s.write_all(head.as_bytes());
-    let _ = s.write_all(body.as_bytes());
+    // An upload's connection is not kept: a refused body is left unread.
+    let _ = respond::simple(
+        stream,
+        head,
+        status,
+        &headers,
+        body.as_bytes(),
+        After::Close,
+    );
     let _ = stream.shutdown(Shutdown::Write);
+    let mut s = stream;
     // A refused body is left unread; closing with unread bytes resets the connection and
     // may lose the answer before the client reads it. Read on a little (bounded in bytes
     // and time) so a client still sending sees the answer, then close.

@@ -1,7 +1,7 @@
 //! What `GET /files/ID` and `GET /files/ID/thumb` serve (PROTOCOL.md 1.1, "Attachments"):
 //! which bytes on disk, under which type, with which headers. How they are written (ETag
 //! and `304`, `HEAD`, `Range` and `206`/`416`, the exact length) is the HTTP layer's one
-//! response writer; this file only decides what to hand it.
+//! response writer (`http::respond::entity`); this file only decides what to hand it.
 //!
 //! A file must never run as a page of papo's origin: every answer says `nosniff` and a CSP
 //! that allows nothing and sandboxes it, and only PNG, JPEG, GIF and WebP (decided from
@@ -28,8 +28,8 @@ pub struct ServedFile {
     pub path: PathBuf,
     /// Its strong ETag, quoted.
     pub etag: String,
-    /// `Content-Type`, `Cache-Control`, `X-Content-Type-Options`,
-    /// `Content-Security-Policy` and `Content-Disposition`.
+    /// `Content-Type`, `X-Content-Type-Options`, `Content-Security-Policy` and
+    /// `Content-Disposition` (`Cache-Control` is `CACHE_CONTROL` for every file).
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -68,7 +68,56 @@ pub fn lookup(index: &FileIndex, dir: &FileDir, path: &str) -> Option<ServedFile
     })
 }
 
-/// The headers of a file of type `kind` named `name`.
+/// Answers `GET`/`HEAD /files/ID[/thumb]` through the HTTP layer's one response writer:
+/// the file from disk with its headers, or 404 / 405. Says what the connection does next.
+pub fn answer(
+    index: &FileIndex,
+    dir: &FileDir,
+    stream: &std::net::TcpStream,
+    head: &crate::head::Head,
+) -> std::io::Result<crate::http::respond::After> {
+    use crate::http::respond::{self, After, Body, Entity};
+    // A body nobody reads would be taken for the next request: close after answering.
+    let after = After::for_request(head, crate::head::has_body(head));
+    let text = ("Content-Type", "text/plain; charset=utf-8");
+    let nosniff = ("X-Content-Type-Options", "nosniff");
+    if head.method != "GET" && head.method != "HEAD" {
+        let allow = ("Allow", "GET, HEAD");
+        let body = b"method not allowed\n";
+        respond::simple(stream, head, 405, &[text, nosniff, allow], body, after)?;
+        return Ok(after);
+    }
+    let found = lookup(index, dir, &head.path).and_then(|served| {
+        std::fs::File::open(&served.path)
+            .ok()
+            .map(|file| (served, file))
+    });
+    let Some((served, file)) = found else {
+        respond::simple(stream, head, 404, &[text, nosniff], b"not found\n", after)?;
+        return Ok(after);
+    };
+    let len = file.metadata()?.len();
+    let headers: Vec<(&str, &str)> = served
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    respond::entity(
+        stream,
+        head,
+        &Entity {
+            etag: &served.etag,
+            cache_headers: &[("Cache-Control", CACHE_CONTROL)],
+            headers: &headers,
+            body: Body::File(&file, len),
+        },
+        after,
+    )?;
+    Ok(after)
+}
+
+/// The headers of a file of type `kind` named `name` (all but `Cache-Control`, which the
+/// response writer repeats on a 304 too).
 fn headers(kind: &str, name: &str, preview: bool) -> Vec<(&'static str, String)> {
     let inline = INLINE_TYPES.contains(&kind);
     let (content_type, disposition) = match inline {
@@ -81,7 +130,6 @@ fn headers(kind: &str, name: &str, preview: bool) -> Vec<(&'static str, String)>
     };
     vec![
         ("Content-Type", content_type),
-        ("Cache-Control", CACHE_CONTROL.into()),
         ("X-Content-Type-Options", "nosniff".into()),
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY.into()),
         (
