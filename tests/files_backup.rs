@@ -85,4 +85,9 @@ fn a_backup_taken_while_serving_restores_every_message_and_file() {
         json!({"type": "text", "room": "album", "files": [later["id"]]}),
         "no_such_file",
     );
+    // And served from the restored copy, byte for byte.
+    let path = format!("/files/{}", on_message["id"].as_str().unwrap());
+    let served = fetch(server.addr, "GET", &path, &[]);
+    assert_eq!((served.status, served.body.len()), (200, photo.len()));
+    assert_eq!(served.body, photo);
 }
