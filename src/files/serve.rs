@@ -197,9 +197,11 @@ mod tests {
         assert!(served
             .headers
             .contains(&("Content-Type", "application/octet-stream".into())));
-        assert!(served.headers[4]
-            .1
-            .starts_with("attachment; filename*=UTF-8''"));
+        let disposition = served
+            .headers
+            .iter()
+            .find(|(n, _)| *n == "Content-Disposition");
+        assert!(disposition.is_some_and(|(_, v)| v.starts_with("attachment; filename*=UTF-8''")));
         assert!(lookup(&index, &dir, &format!("/files/{html}/thumb")).is_none());
         let thumb = lookup(&index, &dir, &format!("/files/{png}/thumb")).unwrap();
         assert_eq!(thumb.path, dir.preview_path("p.thumb"));
