@@ -3,9 +3,10 @@
 //! (peak during the uploads, sampled every 5 ms from /proc), the median of R runs. Each
 //! upload must stream to disk, so the growth should not follow the bytes in flight.
 //!
-//! With `--picture` each upload is instead the same photo-sized JPEG (4000 × 3000 pixels
-//! of noise, about 10 MiB at quality 90), so the processing pool decodes, cleans and
-//! previews every one: the growth then includes the pool's decoding (two at a time).
+//! With `--picture` each upload is instead the same 12-megapixel JPEG (4000 × 3000,
+//! gradients with grain, quality 90; its size is printed), so the processing pool decodes,
+//! cleans and previews every one: the growth then includes the pool's decoding (two at a
+//! time).
 //!
 //! Run: `cargo bench --bench uploads [-- --clients 10 --mib 10 --runs 3 --picture]`
 
@@ -38,8 +39,12 @@ fn main() {
     let mut growths = Vec::new();
     for run in 1..=runs {
         let (growth_kib, idle_kib, secs) = one_run(clients, mib, picture.clone());
+        let what = match &picture {
+            Some(_) => "photo".to_string(),
+            None => format!("{mib} MiB"),
+        };
         println!(
-            "run {run}: {clients} x {mib} MiB uploads in {secs:.2} s; RSS idle {:.1} MiB, peak growth {:.1} MiB",
+            "run {run}: {clients} x {what} uploads in {secs:.2} s; RSS idle {:.1} MiB, peak growth {:.1} MiB",
             idle_kib as f64 / 1024.0,
             growth_kib as f64 / 1024.0
         );
@@ -186,14 +191,21 @@ enum Body {
     Bytes(Arc<Vec<u8>>),
 }
 
-/// A photo-sized JPEG of noise (the worst case for its size: every block detailed).
+/// A 12-megapixel photo-like JPEG.
 fn photo() -> Vec<u8> {
     let mut x: u32 = 0x1234_5678;
-    let image = image::RgbImage::from_fn(4000, 3000, |_, _| {
+    // Smooth gradients with a little grain, like a phone photo: 12 MP in a few MiB.
+    let image = image::RgbImage::from_fn(4000, 3000, |px, py| {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
+        let grain = (x & 15) as u8;
+        let (r, g) = ((px / 16) as u8, (py / 12) as u8);
+        image::Rgb([
+            r.wrapping_add(grain),
+            g.wrapping_add(grain),
+            (r ^ g) / 2 + grain,
+        ])
     });
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
