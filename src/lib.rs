@@ -145,7 +145,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         dir: files_dir.clone(),
         index: file_index.clone(),
         limits: upload_limits,
-        pool: files::process::ProcessPool::start(files::process::DEFAULT_THREADS)?,
+        pool: files::process::ProcessPool::start(files::process::default_threads())?,
         store: std::sync::Mutex::new(Some(store_tx.clone())),
         hub: Box::new(move |call| uploads_hub.try_send(HubInput::Account(call)).is_ok()),
     });
