@@ -53,6 +53,8 @@ pub struct Server {
     hub_thread: Option<JoinHandle<()>>,
     password_threads: Vec<JoinHandle<()>>,
     store_thread: Option<JoinHandle<()>>,
+    /// The search pool's threads: they end once the store thread, which feeds them, has.
+    search_threads: Vec<JoinHandle<()>>,
     /// Hands memory freed after bursts of big frames back to the system; stops on drop.
     _trimmer: memory::Trimmer,
 }
@@ -152,6 +154,23 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     let last_change = loaded.accounts.last_change;
     let changes_hub = hub_tx.clone();
     let (stored_tx, stored_rx) = crossbeam_channel::unbounded();
+    // Searches read the file on connections of their own; a `:memory:` database has no
+    // file to open twice, and its store thread answers them itself.
+    let search_threads = if config.db == ":memory:" {
+        Vec::new()
+    } else {
+        let answers = stored_tx.clone();
+        let pool = store::search_pool::start(
+            &config.db,
+            store::search_pool::default_threads(),
+            move |answer| {
+                let _ = answers.send(store::StoreDone::Searched(answer));
+            },
+        )?;
+        // The store holds the only sender: the pool ends when the store thread does.
+        store.use_search_pool(pool.jobs);
+        pool.threads
+    };
     let store_thread = std::thread::Builder::new()
         .name("papo-store".into())
         .spawn(move || {
@@ -227,6 +246,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         hub_thread: Some(hub_thread),
         password_threads,
         store_thread: Some(store_thread),
+        search_threads,
         _trimmer: trimmer,
     })
 }
@@ -273,6 +293,9 @@ impl Server {
         }
         // With the hub gone the store's queue closes: it commits what is left and ends.
         if let Some(t) = self.store_thread.take() {
+            let _ = t.join();
+        }
+        for t in self.search_threads.drain(..) {
             let _ = t.join();
         }
         if !self.shared.threads.wait(CLOSE_GRACE) {

@@ -235,3 +235,25 @@ fn deleting_a_room_removes_the_files_of_its_messages() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn search_results_carry_their_files() {
+    let dir = TempDir::new("files-search");
+    let server = TestServer::start(files_config(&dir));
+    let ana_cookie = account(server.addr, "Ana");
+    let file = uploaded(server.addr, &ana_cookie, "mapa.pdf", b"%PDF-1.4 mapa");
+    let (mut ana, _) = Client::signed_in(server.addr, &ana_cookie);
+    ana.create("viagem", None);
+    ana.join("viagem", None);
+    let ack = ana.request(
+        json!({"type": "text", "room": "viagem", "text": "o mapa da trilha", "files": [file["id"]]}),
+        json!(1),
+    );
+    assert_eq!(ack["type"], "ack");
+    let found = ana.request(json!({"type": "search", "q": "trilha"}), json!(2));
+    assert_eq!(
+        found["messages"][0]["files"],
+        json!([summary(&file)]),
+        "{found}"
+    );
+}

@@ -1,4 +1,5 @@
-//! A connection's inputs waiting behind its password check.
+//! A connection's inputs waiting behind its password check (or its search, which holds
+//! them the same way: see `search`).
 //!
 //! While the pool checks a join's password, that connection's later commands, the errors
 //! its reader refused on its own, and its disconnect wait here; the answer releases them in
@@ -70,9 +71,11 @@ impl Held {
 }
 
 impl Hub {
-    /// True while `conn` waits for a password check (its inputs must wait too).
+    /// True while `conn` waits for a password check or a search (its inputs must wait too).
     pub(super) fn is_checking(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|c| c.checking)
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.checking || c.searching)
     }
 
     /// Keeps an input of a connection whose check is running.
@@ -102,7 +105,7 @@ impl Hub {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.checking {
+            if c.checking || c.searching {
                 return;
             }
             match c.held.queue.pop_front() {

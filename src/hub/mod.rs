@@ -9,8 +9,8 @@
 //! order, `list`), `removal` (long-empty rooms), `passwords` (checks handed to the
 //! password pool in fair turns, the failure limits, the pool's answers), `held` (a
 //! connection's commands waiting behind its password check), `presence` (joins and leaves
-//! gathered per window), `messages` (text, history, DMs, typing), `delivery` (queues and
-//! the store), `accounts` (sign-in, sessions, read marks, the HTTP API's questions). This
+//! gathered per window), `messages` (text, history, DMs, typing), `search` (full-text
+//! search, run off the hub), `delivery` (queues and the store), `accounts` (sign-in, sessions, read marks, the HTTP API's questions). This
 //! file holds the state they share, the dispatch and the run loop.
 
 use crate::accounts::calls::AccountCall;
@@ -83,8 +83,14 @@ struct Conn {
     /// in `held` until the answer, so replies keep the order of requests and a connection
     /// never has more than one check running.
     checking: bool,
-    /// Inputs that arrived while `checking`, in order (and a disconnect, if one came).
+    /// True while a search of this connection runs: like `checking`, its later inputs wait
+    /// in `held`, so the search's reply keeps its place among the connection's replies.
+    searching: bool,
+    /// Inputs that arrived while `checking` or `searching`, in order (and a disconnect, if
+    /// one came).
     held: held::Held,
+    /// Searches this connection may still run (`search::SEARCH_RATE`).
+    searches: RateLimiter,
     /// This connection's failed password attempts, for the per-connection limit.
     attempts: ConnAttempts,
     /// Set once `hello` succeeds.
@@ -151,6 +157,9 @@ pub struct Hub {
     /// with its own store jobs (messages, history queries) held back in order, so nothing
     /// of the room is committed, or acked, before the room itself.
     unstored: HashMap<String, (StoreJob, Vec<StoreJob>)>,
+    /// Searches handed to the store and not answered yet, server-wide (bounded by
+    /// `SEARCHES_IN_FLIGHT`, which keeps the search pool's queue from ever filling).
+    searches_in_flight: usize,
     /// Where rooms and messages go to be kept; the store thread also answers `history`.
     store: Sender<StoreJob>,
     /// Every stored file, shared with the uploads and the file server: what `files` on
@@ -195,6 +204,7 @@ impl Hub {
             storing: HashMap::new(),
             passwords: passwords::PasswordWork::new(password_pool, AttemptLimits::default()),
             unstored: HashMap::new(),
+            searches_in_flight: 0,
             store,
             // The server shares one index with the uploads and the file server
             // (`with_files`); a hub on its own starts with none.
@@ -266,7 +276,9 @@ impl Hub {
                         outbox,
                         addr,
                         checking: false,
+                        searching: false,
                         held: held::Held::default(),
+                        searches: search::allowance(now),
                         attempts: ConnAttempts::default(),
                         name: None,
                         account: None,
@@ -308,6 +320,7 @@ impl Hub {
             HubInput::Store(StoreDone::MessageLooked(answer)) => {
                 self.on_message_looked(answer, now)
             }
+            HubInput::Store(StoreDone::Searched(answer)) => self.on_searched(answer, now),
             HubInput::Disconnect { conn } => {
                 if self.is_checking(conn) {
                     self.hold_disconnect(conn);
@@ -443,6 +456,7 @@ impl Hub {
                 limit,
             } => self.dm_history(conn, &with, before, limit, reference),
             Command::Moderate(command) => self.moderate(conn, command, reference, now),
+            Command::Search(request) => self.search(conn, request, reference, now),
         }
     }
 }
@@ -507,6 +521,7 @@ mod passwords;
 mod presence;
 mod removal;
 mod rooms;
+mod search;
 mod users;
 
 pub use creation::RoomRules;

@@ -68,6 +68,13 @@ pub enum Event<'a> {
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
+    /// The answer to `search`: room messages and DMs, newest first.
+    Search {
+        q: &'a str,
+        messages: Vec<&'a RawValue>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
     Created {
         room: &'a str,
         protected: bool,

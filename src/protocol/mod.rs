@@ -6,6 +6,7 @@ mod events;
 mod files;
 pub mod moderation;
 mod rules;
+mod search;
 
 pub use events::{error_json, Conversation, Event, Membership, RoomSummary};
 pub use files::MAX_FILES;
@@ -13,6 +14,10 @@ pub use moderation::ModCommand;
 pub use rules::{
     case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
     MAX_USER_NAME,
+};
+pub use search::{
+    search_limit, search_terms, SearchRequest, MAX_QUERY_CHARS, MAX_TERMS, SEARCH_DEFAULT,
+    SEARCH_MAX,
 };
 
 use rules::{password_rule, trim};
@@ -154,6 +159,8 @@ pub enum Command {
     },
     /// Edit, delete, kick, ban, delete a room, suspend (see `moderation`).
     Moderate(ModCommand),
+    /// A full-text search over what the connection may read (see `search`).
+    Search(SearchRequest),
 }
 
 /// What a `read` mark is on.
@@ -371,6 +378,17 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
                 text: files::text_with_files(text.as_deref(), &files)?,
                 files,
             }
+        }
+        "search" => {
+            let (q, room) = (f.string("q")?, f.optional_string("room")?);
+            let limit = search_limit(f.optional_u64("limit")?)?;
+            let room = room.as_deref().map(room_name).transpose()?;
+            Command::Search(SearchRequest {
+                terms: search_terms(&q)?,
+                q,
+                room,
+                limit,
+            })
         }
         "typing" => Command::Typing {
             room: room_name(&f.string("room")?)?,

@@ -3,7 +3,8 @@
 //! (an `ack` once committed, `unavailable` if it cannot be kept), and answers `history`.
 //! The file's checks and schema are in `schema`, ids that survive a crash in `ids`, the
 //! healthz flag and the failure log in `health`, the backup in `backup`, and what is kept
-//! of each area in `rooms`, `messages` and `accounts`.
+//! of each area in `rooms`, `messages` and `accounts`; the full-text index in `search`,
+//! and the threads that read it in `search_pool`.
 //!
 //! A batch is one transaction, and every job in it is one SQL statement (or runs in a
 //! savepoint of its own). When a statement fails SQLite undoes that statement alone and
@@ -24,6 +25,8 @@ mod messages;
 pub mod moderation;
 mod rooms;
 mod schema;
+pub mod search;
+pub mod search_pool;
 
 pub use health::Health;
 pub use ids::ID_BLOCK;
@@ -184,6 +187,9 @@ pub enum StoreJob {
         reference: Option<Ref>,
         reply: Outbox,
     },
+    /// A search: once every job before it is committed, handed to the search pool (or,
+    /// on `:memory:`, answered here); the hub hears back with `StoreDone::Searched`.
+    Search(search::SearchJob),
     /// Reserve message ids up to `up_to`; the hub hears back with `StoreDone::IdsReserved`.
     ReserveIds { up_to: u64 },
     /// The hub stops cleanly, and `last_id` is the last message id it handed out.
@@ -199,6 +205,8 @@ pub enum StoreDone {
     IdsReserved { up_to: Option<u64> },
     /// A message `edit` or `delete` asked for, found or not.
     MessageLooked(moderation::MessageAnswer),
+    /// A search's reply, for the hub to pass on in its place among the connection's.
+    Searched(search::SearchAnswer),
 }
 
 /// How one job went: its output (a `history` or `dm_history` reply) or why it failed.
@@ -240,12 +248,20 @@ pub struct Store {
     condition: health::Condition,
     /// How long SQLite waits for another process's lock now (see `BUSY_TIMEOUT`).
     busy_timeout: Duration,
+    /// Where searches go once their turn comes; `None` answers them on this thread (a
+    /// `:memory:` database, which no other connection can open).
+    search_pool: Option<crossbeam_channel::Sender<search::SearchJob>>,
 }
 
 impl Store {
     /// The flag `/healthz` reads.
     pub fn health(&self) -> Health {
         self.condition.health.clone()
+    }
+
+    /// Hands searches to `pool` from now on, rather than answering them on this thread.
+    pub fn use_search_pool(&mut self, pool: crossbeam_channel::Sender<search::SearchJob>) {
+        self.search_pool = Some(pool);
     }
 
     /// Rooms with their newest `recent` messages, the last id used, and the first block
@@ -267,6 +283,12 @@ impl Store {
             "cannot write to the database (papo must: check the file's and its directory's \
              permissions, and the free disk space)",
         ))?;
+        // Messages another program added to the file wait in the queue for the index.
+        let indexed = self.conn.transaction().and_then(|tx| {
+            search::index_pending(&tx)?;
+            tx.commit()
+        });
+        indexed.map_err(context("cannot index messages for search"))?;
         Ok(Loaded {
             rooms,
             last_message_id,
@@ -300,9 +322,33 @@ impl Store {
         }
         let mut done = Vec::new();
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
-            settle(job, outcome, &mut done);
+            match job {
+                // Every job before it is settled: its turn has come.
+                StoreJob::Search(search) => done.extend(self.dispatch_search(search)),
+                job => settle(job, outcome, &mut done),
+            }
         }
         done
+    }
+
+    /// Hands a search to the pool, or answers it here when there is none (then its answer
+    /// is returned). A pool too busy to take it cannot happen while the hub keeps its bound;
+    /// if it did, the search is answered `unavailable` rather than this thread waiting.
+    fn dispatch_search(&mut self, job: search::SearchJob) -> Option<StoreDone> {
+        let Some(pool) = &self.search_pool else {
+            return Some(StoreDone::Searched(search_pool::run(&self.conn, &job)));
+        };
+        match pool.try_send(job) {
+            Ok(()) => None,
+            Err(e) => {
+                let job = e.into_inner();
+                let message = "the search cannot be run now: the server is too busy".to_string();
+                Some(StoreDone::Searched(search::SearchAnswer {
+                    conn: job.conn,
+                    frame: unavailable(message, job.reference.as_ref()),
+                }))
+            }
+        }
     }
 
     /// Runs the jobs, in one transaction as long as that works; an outcome per job, and
@@ -387,6 +433,20 @@ impl Store {
                 Err(e) => return Err(cancelled(Some(i), e)),
             }
         }
+        // New messages join the search index with their batch: one statement for all of
+        // them (see `search::MIGRATION`). If that fails alone, the messages are kept all
+        // the same and wait in the queue for the next batch.
+        if attempt
+            .iter()
+            .any(|&i| matches!(jobs[i], StoreJob::Append { .. }))
+        {
+            if let Err(e) = in_savepoint(&tx, search::index_pending) {
+                if tx.is_autocommit() {
+                    return Err(cancelled(None, e));
+                }
+                log::warn!("new messages wait to be indexed for search: {e}");
+            }
+        }
         tx.commit().map_err(|e| cancelled(None, e))?;
         Ok((results, removed))
     }
@@ -430,7 +490,10 @@ impl Store {
 fn is_read(job: &StoreJob) -> bool {
     matches!(
         job,
-        StoreJob::History { .. } | StoreJob::DmHistory(_) | StoreJob::LookupMessage(_)
+        StoreJob::History { .. }
+            | StoreJob::DmHistory(_)
+            | StoreJob::LookupMessage(_)
+            | StoreJob::Search(_)
     )
 }
 
@@ -479,6 +542,8 @@ fn run_job(
             return Ok(Some(EncodedFrame::text(&json)));
         }
         StoreJob::DmHistory(query) => return accounts::dm_history(conn, query).map(Some),
+        // Nothing to write: its place in the queue is what it waits for (see `apply`).
+        StoreJob::Search(_) => {}
         StoreJob::ReserveIds { up_to } => ids::reserve(conn, *up_to)?,
         StoreJob::UsedId(id) => ids::reserve(conn, *id)?,
         // Some writes are several statements: a savepoint keeps each one job.
@@ -580,7 +645,7 @@ fn settle(job: StoreJob, outcome: Outcome, done: &mut Vec<StoreDone>) {
                 );
             }
         }
-        StoreJob::Finish { .. } => {}
+        StoreJob::Finish { .. } | StoreJob::Search(_) => {}
         // Like account writes: the hub answered already; a failure is in the log.
         StoreJob::Moderation(_) => {}
         StoreJob::LookupMessage(query) => {

@@ -9,12 +9,12 @@
 //! a version papo never wrote, is refused before a single byte of it changes: no journal
 //! mode switched, no `-wal` left beside it.
 
-use super::{accounts, context, moderation, Store, StoreError};
+use super::{accounts, context, moderation, search, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// The schema this papo writes. Each entry of `MIGRATIONS` takes a database one version up.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// papo's mark in the SQLite header (`PRAGMA application_id`): "papo" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7061_706f;
@@ -42,7 +42,9 @@ const MIGRATIONS: &[&str] = &[
     accounts::MIGRATION,
     // 2 → 3: edited messages, rooms' owners, bans, suspensions, the audit log.
     moderation::MIGRATION,
-    // 3 → 4: attachments and the messages that carry them (see `files`).
+    // 3 → 4: the full-text index of messages, filled from those already kept (see `search`).
+    search::MIGRATION,
+    // 4 → 5: attachments and the messages that carry them (see `files`).
     super::files::MIGRATION,
 ];
 
@@ -103,6 +105,7 @@ impl Store {
             on_files_removed: None,
             condition: Default::default(),
             busy_timeout: super::BUSY_TIMEOUT,
+            search_pool: None,
         };
         store.migrate(found, marked)?;
         // A message must belong to a room that is kept: a room the store could not keep is
