@@ -80,6 +80,10 @@ pub struct Config {
     /// How long one of the moderation commands' `minutes` lasts (bans, suspensions): 60 s.
     /// Not a flag: tests shorten it to see bans end without waiting minutes.
     pub moderation_minute: Duration,
+    /// Bans one room keeps in force at most (`kick` with a ban past it is `forbidden`);
+    /// 0 = no cap. Every `join` looks through its room's bans, and a room's owner could
+    /// otherwise pile up bans on guest names without end.
+    pub max_bans_per_room: usize,
 }
 
 /// The operator's settings for attachments.
@@ -153,6 +157,7 @@ impl Default for Config {
             trust_proxy: false,
             files: FilesConfig::default(),
             moderation_minute: Duration::from_secs(60),
+            max_bans_per_room: 10_000,
         }
     }
 }
@@ -287,6 +292,12 @@ const FLAGS: &[Flag] = &[
         value: "N",
         env: None,
         help: "rooms the server holds at most (0 = no cap)",
+    },
+    Flag {
+        name: "--max-bans-per-room",
+        value: "N",
+        env: None,
+        help: "bans one room keeps in force at most (0 = no cap)",
     },
     Flag {
         name: "--rooms-per-connection",
@@ -432,6 +443,7 @@ pub fn help_text() -> String {
             "--rate-limit" => d.rate_limit.to_string(),
             "--rate-burst" => d.rate_burst.to_string(),
             "--max-rooms" => d.max_rooms.to_string(),
+            "--max-bans-per-room" => d.max_bans_per_room.to_string(),
             "--rooms-per-connection" => d.rooms_per_connection.to_string(),
             "--rooms-per-address" => d.rooms_per_address.to_string(),
             "--remove-empty-rooms-after" => d
@@ -636,6 +648,9 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "--rate-limit" => config.rate_limit = number(name, value, 0, 1_000_000)? as u32,
         "--rate-burst" => config.rate_burst = number(name, value, 1, 1_000_000)? as u32,
         "--max-rooms" => config.max_rooms = number(name, value, 0, 100_000_000)? as usize,
+        "--max-bans-per-room" => {
+            config.max_bans_per_room = number(name, value, 0, 100_000_000)? as usize
+        }
         "--rooms-per-connection" => {
             config.rooms_per_connection = number(name, value, 0, 1_000_000)? as u32
         }

@@ -202,6 +202,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         .with_room_rules(hub::RoomRules::from_config(&config))
         .with_attempt_limits(limits)
         .with_moderation_minute(config.moderation_minute)
+        .with_max_bans_per_room(config.max_bans_per_room)
         .with_accounts(
             config.accounts.clone(),
             Some(hash_pool),

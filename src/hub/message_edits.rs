@@ -9,12 +9,19 @@
 //! `message_ids`, each conversation's in the registry, for unread counts): a message
 //! found on disk but no longer there was deleted meanwhile, and is no message.
 //!
-//! Who may: the author edits and deletes, a moderator of the room deletes. An account is
-//! the author of what it sent signed in. A guest is the author of what it sent on this
-//! connection: a message under its name, sent by no account, with an id above the last
-//! one handed out when it said `hello` (its name was nobody else's since). Someone who
-//! cannot read a message (a DM between others, a room they are not in and do not
-//! moderate) is told there is no such message, not that they may not touch it.
+//! An allowed change is kept before anyone hears of it (`StoreJob::ChangeMessage`, answered
+//! by `StoreDone::MessageChanged`), the connection still waiting: a deletion told as done
+//! but lost with a failing disk would bring the message back at the next start, unseen by
+//! the moderator who removed it. Not kept, the asker alone hears `unavailable`. The cost is
+//! one store batch (milliseconds) before the room sees an edit; edits are rare.
+//!
+//! Who may: the author edits (in a room, while still a member of it: someone kicked or
+//! banned cannot put its words back in front of the room) and deletes, a moderator of the
+//! room deletes. An account is the author of what it sent signed in. A guest is the author
+//! of what it sent on this connection: a message under its name, sent by no account, with
+//! an id above the last one handed out when it said `hello` (its name was nobody else's
+//! since). Someone who cannot read a message (a DM between others, a room they are not in
+//! and do not moderate) is told there is no such message, not that they may not touch it.
 
 use super::Hub;
 use crate::accounts::AccountId;
@@ -22,7 +29,7 @@ use crate::ids::{ConnId, RoomId};
 use crate::outbox::EncodedFrame;
 use crate::protocol::{fold, ErrorCode, Event, Ref, Rejection};
 use crate::store::moderation::{
-    AuditEntry, FoundMessage, MessageAction, MessageAnswer, MessageQuery, ModerationWrite,
+    AuditEntry, FoundMessage, MessageAction, MessageAnswer, MessageChange, MessageQuery,
 };
 use crate::store::StoreJob;
 use serde_json::value::RawValue;
@@ -31,6 +38,7 @@ use std::time::Instant;
 
 /// Where a found message lives, as the hub knows it.
 enum Place {
+    /// A room the hub still has, holding the message.
     Room(RoomId),
     /// A DM between two accounts: (sender, recipient).
     Dm(AccountId, AccountId),
@@ -79,7 +87,9 @@ impl Hub {
             .find(|&index| self.rooms[index].message_ids.binary_search(&id).is_ok())
     }
 
-    /// The store's answer: act on it, then run what the connection sent meanwhile.
+    /// The store's answer: if the change is allowed it goes to the store (and the
+    /// connection keeps waiting for it); else the refusal, and what the connection sent
+    /// meanwhile runs.
     pub(super) fn on_message_looked(&mut self, answer: MessageAnswer, now: Instant) {
         let conn = answer.conn;
         match self.conns.get_mut(&conn) {
@@ -96,23 +106,33 @@ impl Hub {
                 ),
             )),
             Ok(None) => Err(no_such_message(answer.id)),
-            Ok(Some(found)) => self.act_on_message(conn, found, answer.action, reference),
+            Ok(Some(found)) => self.allow_change(conn, found, answer.action, reference),
         };
-        if let Err(rejection) = result {
-            self.reply_error(conn, &rejection, reference);
+        match result {
+            Ok(change) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.checking = true;
+                }
+                let room = change
+                    .found
+                    .room_id
+                    .filter(|&r| self.rooms.get(r).is_some());
+                let job = StoreJob::ChangeMessage(change);
+                match room {
+                    Some(index) => self.persist_for_room(index, job),
+                    None => self.persist(job),
+                }
+                return;
+            }
+            Err(rejection) => self.reply_error(conn, &rejection, reference),
         }
         self.release_held(conn, now);
     }
 
-    fn act_on_message(
-        &mut self,
-        conn: ConnId,
-        found: FoundMessage,
-        action: MessageAction,
-        reference: Option<&Ref>,
-    ) -> Result<(), Rejection> {
+    /// Where a found message lives, if the hub still has it.
+    fn place_of(&self, found: &FoundMessage) -> Option<Place> {
         let id = found.id;
-        let place = match (found.room_id, found.sender_account, found.recipient_account) {
+        match (found.room_id, found.sender_account, found.recipient_account) {
             (Some(room), _, _) => self
                 .rooms
                 .get(room)
@@ -126,9 +146,20 @@ impl Hub {
                 .then_some(Place::Dm(from, to)),
             _ => None,
         }
-        .ok_or_else(|| no_such_message(id))?;
+    }
+
+    /// Whether `conn` may make this change: the change, ready for the store, or why not.
+    fn allow_change(
+        &mut self,
+        conn: ConnId,
+        found: FoundMessage,
+        action: MessageAction,
+        reference: Option<&Ref>,
+    ) -> Result<MessageChange, Rejection> {
+        let id = found.id;
+        let place = self.place_of(&found).ok_or_else(|| no_such_message(id))?;
         let Some(c) = self.conns.get(&conn) else {
-            return Ok(());
+            return Err(no_such_message(id));
         };
         let me = c.account;
         let author = match me {
@@ -156,19 +187,17 @@ impl Hub {
         if !can_read {
             return Err(no_such_message(id));
         }
-        let action_name = match &action {
-            MessageAction::Edit { .. } => "edit",
-            MessageAction::Delete => "delete",
-        };
         match action {
-            MessageAction::Edit { text } => {
+            MessageAction::Edit { .. } => {
                 if !author {
                     return Err(Rejection::new(
                         ErrorCode::Forbidden,
                         "only its author may edit a message",
                     ));
                 }
-                self.apply_edit(conn, &found, &place, &text, reference);
+                if let Place::Room(index) = place {
+                    self.require_speaker(conn, index)?;
+                }
             }
             MessageAction::Delete => {
                 if !author && moderator.is_none() {
@@ -177,27 +206,93 @@ impl Hub {
                         "only its author or a moderator of the room may delete a message",
                     ));
                 }
-                self.apply_delete(conn, &found, &place, reference);
             }
         }
         let actor = match (me, self.name_of(conn)) {
             (Some(account), _) => self.registry.get(account).map(|a| a.name.to_string()),
             (None, name) => name.map(|n| format!("{n} (guest)")),
         };
-        let room = match place {
+        Ok(MessageChange {
+            conn,
+            found,
+            action,
+            edited_ts: super::now_millis(),
+            actor: actor.unwrap_or_default(),
+            reference: reference.cloned(),
+        })
+    }
+
+    /// The store kept an allowed change, or could not. Kept: the room (or the DM's two
+    /// accounts) and the asker hear it now, and it is logged; not kept: nobody hears of it
+    /// but the asker, `unavailable`. Then what the connection sent meanwhile runs.
+    pub(super) fn on_message_changed(&mut self, change: MessageChange, kept: bool, now: Instant) {
+        let conn = change.conn;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.checking = false;
+        }
+        let reference = change.reference.as_ref();
+        let id = change.found.id;
+        // Another change of the same message kept just before (a moderator's deletion)
+        // leaves this one about no message.
+        let result = match (kept, self.place_of(&change.found)) {
+            (false, _) => Err(Rejection::new(
+                ErrorCode::Unavailable,
+                format!("message {id} cannot be changed: the server's storage is failing"),
+            )),
+            (true, None) => Err(no_such_message(id)),
+            (true, Some(place)) => {
+                self.announce_change(&change, &place);
+                Ok(())
+            }
+        };
+        if let Err(rejection) = result {
+            self.reply_error(conn, &rejection, reference);
+        }
+        self.release_held(conn, now);
+    }
+
+    /// Tells everyone who can see the message, and logs the action.
+    fn announce_change(&mut self, change: &MessageChange, place: &Place) {
+        let (conn, found, reference) = (change.conn, &change.found, change.reference.as_ref());
+        let action = match &change.action {
+            MessageAction::Edit { text } => {
+                self.apply_edit(conn, found, place, text, change.edited_ts, reference);
+                "edit"
+            }
+            MessageAction::Delete => {
+                self.apply_delete(conn, found, place, reference);
+                "delete"
+            }
+        };
+        let room = match *place {
             Place::Room(index) => self.rooms.get(index).map(|r| r.name.to_string()),
             Place::Dm(..) => None,
         };
         self.record(AuditEntry {
             at: super::now_millis(),
-            actor: actor.unwrap_or_default(),
-            action: action_name,
+            actor: change.actor.clone(),
+            action,
             target: Some(found.sender.clone()),
             room,
-            message_id: Some(id),
+            message_id: Some(found.id),
             until: None,
         });
-        Ok(())
+    }
+
+    /// An edit shows new text to the room, so its author must still be one who may speak
+    /// there: a member (this connection, or its account's membership). Someone kicked or
+    /// banned is not, or its old messages would carry its spam straight back to the room.
+    fn require_speaker(&self, conn: ConnId, index: RoomId) -> Result<(), Rejection> {
+        if self.rooms[index].is_member(conn) || self.is_account_member(conn, index) {
+            return Ok(());
+        }
+        Err(Rejection::new(
+            ErrorCode::NotInRoom,
+            format!(
+                "you are not in room {}: only a member edits its messages there",
+                self.rooms[index].name
+            ),
+        ))
     }
 
     /// The DM's two accounts' connections, each with the name of the other end (`with` as
@@ -237,9 +332,10 @@ impl Hub {
         found: &FoundMessage,
         place: &Place,
         text: &str,
+        edited_ts: u64,
         reference: Option<&Ref>,
     ) {
-        let (id, edited_ts) = (found.id, super::now_millis());
+        let id = found.id;
         match *place {
             Place::Room(index) => {
                 self.flush_presence(index);
@@ -274,12 +370,6 @@ impl Hub {
                 };
                 self.broadcast(index, EncodedFrame::text(&event(None)), Some(conn));
                 self.send(conn, &event(reference));
-                let write = ModerationWrite::EditMessage {
-                    id,
-                    text: text.to_string(),
-                    edited_ts,
-                };
-                self.persist_for_room(index, StoreJob::Moderation(write));
             }
             Place::Dm(from, to) => {
                 let audience = self.dm_audience(from, to, found);
@@ -296,12 +386,6 @@ impl Hub {
                     .to_json();
                     self.send(c, &json);
                 }
-                let write = ModerationWrite::EditMessage {
-                    id,
-                    text: text.to_string(),
-                    edited_ts,
-                };
-                self.persist(StoreJob::Moderation(write));
             }
         }
     }
@@ -330,8 +414,6 @@ impl Hub {
                 };
                 self.broadcast(index, EncodedFrame::text(&event(None)), Some(conn));
                 self.send(conn, &event(reference));
-                let write = ModerationWrite::DeleteMessage { id };
-                self.persist_for_room(index, StoreJob::Moderation(write));
             }
             Place::Dm(from, to) => {
                 self.registry.forget_dm(id, from, to);
@@ -347,7 +429,6 @@ impl Hub {
                     .to_json();
                     self.send(c, &json);
                 }
-                self.persist(StoreJob::Moderation(ModerationWrite::DeleteMessage { id }));
             }
         }
     }

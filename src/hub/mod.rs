@@ -321,6 +321,9 @@ impl Hub {
                 self.on_message_looked(answer, now)
             }
             HubInput::Store(StoreDone::Searched(answer)) => self.on_searched(answer, now),
+            HubInput::Store(StoreDone::MessageChanged { change, kept }) => {
+                self.on_message_changed(change, kept, now)
+            }
             HubInput::Disconnect { conn } => {
                 if self.is_checking(conn) {
                     self.hold_disconnect(conn);
@@ -380,15 +383,15 @@ impl Hub {
         // so a clean stop never loses a room.
         let unstored: Vec<String> = self.unstored.keys().cloned().collect();
         for key in unstored {
-            let password = self
-                .room_index
-                .get(&key)
-                .and_then(|&i| match &self.rooms[i].access {
-                    Access::Protected(secret) => secret.unhashed_password().map(str::to_string),
-                    Access::Public => None,
-                });
+            let Some(&index) = self.room_index.get(&key) else {
+                continue;
+            };
+            let password = match &self.rooms[index].access {
+                Access::Protected(secret) => secret.unhashed_password().map(str::to_string),
+                Access::Public => None,
+            };
             if let Some(password) = password {
-                self.on_hashed(&key, &crate::password::hash(&password));
+                self.on_hashed(index, &key, &crate::password::hash(&password));
             }
         }
         // Every id handed out is in a job queued before this one: the store may bring the

@@ -17,6 +17,11 @@
 //! out. Everyone sharing that address as guests (a school behind one NAT) is out with them;
 //! accounts behind it are not. `unban` of a guest online lifts the bans on its name and on
 //! its address; of a guest gone, the ban on its name (with the address it had).
+//!
+//! Any account can make a room and so moderate one: nothing here may reach people outside
+//! it. `kicked` goes to the user's connections only if it was in the room (or its account a
+//! member); a plain kick of anyone else is `not_in_room`, and a ban set ahead of time is
+//! learnt at the door (`banned`). An `unban` that lifts nothing is answered and not logged.
 
 use super::{now_millis, Hub};
 use crate::accounts::AccountId;
@@ -44,6 +49,9 @@ pub(super) struct Moderation {
     pub(super) owners: HashMap<RoomId, AccountId>,
     /// Bans by room.
     bans: HashMap<RoomId, Vec<Ban>>,
+    /// Bans one room keeps in force at most (`--max-bans-per-room`; 0 = no cap): every
+    /// `join` looks through its room's, and guest names to ban are endless.
+    max_bans_per_room: usize,
     /// Suspended accounts → when the suspension ends (ms; `None`: until `unsuspend`).
     suspensions: HashMap<AccountId, Option<u64>>,
 }
@@ -60,15 +68,19 @@ struct Ban {
 /// Whom a ban keeps out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Subject {
+    /// An account, whatever name or address it comes from.
     Account(AccountId),
     /// A guest: its name's fold key, and the address it connected from (if it was online).
     Guest {
+        /// `protocol::fold` of the name: every look-alike spelling is the same name.
         name_key: String,
+        /// `ClientAddress` as text (an IPv6 client's /64): every guest from it is out.
         address: Option<String>,
     },
 }
 
 impl Ban {
+    /// Whether it still keeps its subject out at `now_ms` (it ends at `until`, exactly).
     fn live(&self, now_ms: u64) -> bool {
         self.until.is_none_or(|until| until > now_ms)
     }
@@ -93,6 +105,7 @@ impl Moderation {
         }
         Moderation {
             minute_ms: 60_000,
+            max_bans_per_room: 10_000,
             owners: loaded.owners.iter().copied().collect(),
             bans,
             suspensions: loaded.suspensions.iter().copied().collect(),
@@ -108,23 +121,37 @@ impl Moderation {
 
 /// Who a `kick`, `unban` or `suspend` names.
 enum Target {
+    /// A registered account, online or not.
     Account {
         id: AccountId,
+        /// Its name as registered, for replies and the audit log.
         name: Arc<str>,
     },
     /// A guest online now.
     Guest {
+        /// Its one connection: the one kicked, and whose address a ban takes.
         conn: ConnId,
+        /// Its name as it gave it.
         name: Arc<str>,
     },
     /// A guest name that is not online (only `unban` takes one).
     Offline {
+        /// The name's fold key, which its bans are kept under.
         name_key: String,
     },
 }
 
 fn forbidden(message: impl Into<String>) -> Rejection {
     Rejection::new(ErrorCode::Forbidden, message)
+}
+
+/// A plain kick of someone not in the room: it would change nothing, and must not be a way
+/// to push a notice (a room name of anyone's choosing) at any user online.
+fn not_in_room(user: &str, room: &str) -> Rejection {
+    Rejection::new(
+        ErrorCode::NotInRoom,
+        format!("{user} is not in room {room}"),
+    )
 }
 
 fn no_such_user(name: &str) -> Rejection {
@@ -143,6 +170,12 @@ impl Hub {
     /// A shorter moderation minute, for tests (the protocol's `minutes` count in these).
     pub fn with_moderation_minute(mut self, minute: Duration) -> Self {
         self.moderation.minute_ms = (minute.as_millis() as u64).max(1);
+        self
+    }
+
+    /// Another cap on the bans one room keeps (0: none).
+    pub fn with_max_bans_per_room(mut self, max: usize) -> Self {
+        self.moderation.max_bans_per_room = max;
         self
     }
 
@@ -308,6 +341,9 @@ impl Hub {
         let index = self.room_by_name(room)?;
         let actor = self.require_moderator(conn, index)?;
         let target = self.resolve(user)?;
+        if ban {
+            self.make_room_for_ban(index, &target, now)?;
+        }
         let (subject, name, reached) = match &target {
             Target::Account { id, name } => {
                 if *id == actor {
@@ -316,18 +352,33 @@ impl Hub {
                 if self.registry.get(*id).is_some_and(|a| a.admin) {
                     return Err(forbidden("the admin cannot be kicked"));
                 }
-                self.forget_membership(*id, index);
                 let here = self.rooms[index].conns_of(UserKey::Account(*id));
+                let member = !here.is_empty()
+                    || self
+                        .registry
+                        .get(*id)
+                        .is_some_and(|a| a.memberships.contains(&index));
+                if !member && !ban {
+                    return Err(not_in_room(name, &self.rooms[index].name));
+                }
+                self.forget_membership(*id, index);
                 for c in here {
                     self.part(c, index, now);
                 }
-                (
-                    Subject::Account(*id),
-                    name.clone(),
-                    self.conns_of_account(*id),
-                )
+                // Every connection of a member hears it (its room list drops the room);
+                // someone banned ahead of time learns it at the door.
+                let reached = if member {
+                    self.conns_of_account(*id)
+                } else {
+                    Vec::new()
+                };
+                (Subject::Account(*id), name.clone(), reached)
             }
             Target::Guest { conn: guest, name } => {
+                let member = self.rooms[index].is_member(*guest);
+                if !member && !ban {
+                    return Err(not_in_room(name, &self.rooms[index].name));
+                }
                 self.part(*guest, index, now);
                 let address = self
                     .conns
@@ -337,7 +388,8 @@ impl Hub {
                     name_key: fold(name),
                     address,
                 };
-                (subject, name.clone(), vec![*guest])
+                let reached = if member { vec![*guest] } else { Vec::new() };
+                (subject, name.clone(), reached)
             }
             Target::Offline { .. } => return Err(no_such_user(user)),
         };
@@ -366,6 +418,38 @@ impl Hub {
         let action = if ban { "ban" } else { "kick" };
         let entry = self.audit(actor, action, Some(&name), Some(&room_name), until);
         self.record(entry);
+        Ok(())
+    }
+
+    /// Before a ban: forgets the room's ended bans, then refuses a new one past the cap (a
+    /// ban replacing one on the same user takes no more room).
+    fn make_room_for_ban(
+        &mut self,
+        index: RoomId,
+        target: &Target,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let max = self.moderation.max_bans_per_room;
+        let now_ms = self.clock.millis(now);
+        let Some(bans) = self.moderation.bans.get_mut(&index) else {
+            return Ok(());
+        };
+        bans.retain(|b| b.live(now_ms));
+        let probe = match target {
+            Target::Account { id, .. } => Subject::Account(*id),
+            Target::Guest { name, .. } => Subject::Guest {
+                name_key: fold(name),
+                address: None,
+            },
+            Target::Offline { .. } => return Ok(()),
+        };
+        let full = max > 0 && bans.len() >= max;
+        if full && !bans.iter().any(|b| same_subject(&b.subject, &probe)) {
+            return Err(forbidden(format!(
+                "room {} has {max} bans in force, the most it keeps: lift some first",
+                self.rooms[index].name
+            )));
+        }
         Ok(())
     }
 
@@ -439,7 +523,9 @@ impl Hub {
             }
             Target::Offline { name_key } => (user.to_string(), None, Some(name_key.clone()), None),
         };
+        let mut lifted = 0;
         if let Some(bans) = self.moderation.bans.get_mut(&index) {
+            let before = bans.len();
             bans.retain(|b| match (&b.subject, account_id) {
                 (Subject::Account(a), Some(id)) => *a != id,
                 (
@@ -451,6 +537,20 @@ impl Hub {
                 ) => Some(k) != name_key.as_ref() && (a.is_none() || *a != address),
                 _ => true,
             });
+            lifted = before - bans.len();
+        }
+        let room_name = self.rooms[index].name.clone();
+        let json = Event::Unbanned {
+            room: &room_name,
+            user: &name,
+            reference,
+        }
+        .to_json();
+        if lifted == 0 {
+            // Nobody was kept out: the state asked for holds already, and a loop of these
+            // leaves nothing on disk or in the audit log.
+            self.send(conn, &json);
+            return Ok(());
         }
         let write = ModerationWrite::RemoveBan {
             room_id: index,
@@ -459,13 +559,6 @@ impl Hub {
             address,
         };
         self.persist_for_room(index, StoreJob::Moderation(write));
-        let room_name = self.rooms[index].name.clone();
-        let json = Event::Unbanned {
-            room: &room_name,
-            user: &name,
-            reference,
-        }
-        .to_json();
         self.send(conn, &json);
         let entry = self.audit(actor, "unban", Some(&name), Some(&room_name), None);
         self.record(entry);

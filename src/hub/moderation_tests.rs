@@ -1,7 +1,7 @@
 //! The hub's moderation decisions, driven directly with a hand-moved clock (no threads,
 //! no sockets, no store thread): a ban ends by the hub's clock and is forgotten by the
 //! housekeeping, and `edit` holds the connection's later commands until the store has
-//! said who wrote the message.
+//! said who wrote the message and kept the change; a change not kept is told to nobody.
 
 use super::*;
 use crate::accounts::token;
@@ -109,6 +109,17 @@ impl Harness {
     fn jobs(&mut self) -> Vec<StoreJob> {
         self.store_rx.try_iter().collect()
     }
+
+    /// Answers the edit or deletion the hub handed to the store: kept, or not.
+    fn settle_change(&mut self, kept: bool) {
+        let change = self.jobs().into_iter().find_map(|j| match j {
+            StoreJob::ChangeMessage(change) => Some(change),
+            _ => None,
+        });
+        let change = change.expect("an allowed change goes to the store");
+        let done = StoreDone::MessageChanged { change, kept };
+        self.hub.handle(HubInput::Store(done), self.now);
+    }
 }
 
 #[test]
@@ -198,10 +209,71 @@ fn edit_holds_later_commands_until_the_store_answers() {
     };
     h.hub
         .handle(HubInput::Store(StoreDone::MessageLooked(answer)), h.now);
+    assert!(
+        h.frames(ADMIN_CONN).is_empty(),
+        "nothing before the edit is kept"
+    );
+    h.settle_change(true);
     let frames = h.frames(ADMIN_CONN);
     let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
     assert_eq!(types, vec!["edited", "rooms"], "{frames:?}");
     assert_eq!(frames[0]["text"], "olá");
+}
+
+#[test]
+fn a_change_the_store_cannot_keep_is_unavailable_and_told_to_nobody_else() {
+    let mut h = harness();
+    h.send(GUEST_CONN, json!({"type": "join", "room": "sala"}));
+    h.send(
+        ADMIN_CONN,
+        json!({"type": "text", "room": "sala", "text": "oi"}),
+    );
+    let id = h.message_id(ADMIN_CONN);
+    h.now += Duration::from_secs(1);
+    h.hub.flush_due(h.now);
+    h.frames(GUEST_CONN);
+    h.jobs();
+    h.send(ADMIN_CONN, json!({"type": "delete", "id": id, "ref": "d"}));
+    h.send(ADMIN_CONN, json!({"type": "list", "ref": "l"}));
+    let lookup = h.jobs().into_iter().find_map(|j| match j {
+        StoreJob::LookupMessage(q) => Some(q),
+        _ => None,
+    });
+    let lookup = lookup.expect("a lookup");
+    let answer = MessageAnswer {
+        conn: lookup.conn,
+        id,
+        action: lookup.action,
+        reference: lookup.reference,
+        found: Ok(Some(FoundMessage {
+            id,
+            room_id: Some(1),
+            sender: "Ana".into(),
+            sender_account: Some(ANA),
+            recipient: None,
+            recipient_account: None,
+            ts: 0,
+            files: None,
+        })),
+    };
+    h.hub
+        .handle(HubInput::Store(StoreDone::MessageLooked(answer)), h.now);
+    h.settle_change(false);
+    let frames = h.frames(ADMIN_CONN);
+    let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["error", "rooms"], "{frames:?}");
+    assert_eq!(frames[0]["code"], "unavailable");
+    assert_eq!(frames[0]["ref"], "d");
+    assert!(h.frames(GUEST_CONN).is_empty(), "the room heard nothing");
+    // The message is still there: a later delete is allowed again.
+    h.send(
+        ADMIN_CONN,
+        json!({"type": "delete", "id": id, "ref": "again"}),
+    );
+    assert!(h
+        .jobs()
+        .iter()
+        .any(|j| matches!(j, StoreJob::LookupMessage(q) if q.id == id)));
 }
 
 #[test]
@@ -234,6 +306,9 @@ fn a_message_deleted_while_its_lookup_ran_is_no_message() {
         };
         h.hub
             .handle(HubInput::Store(StoreDone::MessageLooked(answer)), h.now);
+        if expected == "deleted" {
+            h.settle_change(true);
+        }
         let reply = h.frames(ADMIN_CONN).pop().unwrap();
         assert_eq!(reply["type"], expected, "{reply}");
         if expected == "error" {

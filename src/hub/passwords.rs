@@ -145,16 +145,23 @@ impl Hub {
         self.passwords.in_flight = self.passwords.in_flight.saturating_sub(1);
         match done {
             PasswordDone::Verified { job, ok } => self.on_verified(job, ok, now),
-            PasswordDone::Hashed { room_key, phc } => self.on_hashed(&room_key, &phc),
+            PasswordDone::Hashed {
+                room_id,
+                room_key,
+                phc,
+            } => self.on_hashed(room_id, &room_key, &phc),
         }
         self.dispatch_password_jobs();
     }
 
     /// A new protected room's hash is back: keep it, forget the password, store the room.
-    pub(super) fn on_hashed(&mut self, room_key: &str, phc: &str) {
-        let Some(&index) = self.room_index.get(room_key) else {
+    /// A room removed meanwhile (`delete_room`) is gone with its unstored jobs; another room
+    /// made under its name since is not this one, and this hash is not its password.
+    pub(super) fn on_hashed(&mut self, room_id: RoomId, room_key: &str, phc: &str) {
+        if self.room_index.get(room_key) != Some(&room_id) {
             return;
-        };
+        }
+        let index = room_id;
         if let Access::Protected(secret) = &mut self.rooms[index].access {
             secret.set_phc(phc);
         }
@@ -226,6 +233,12 @@ impl Hub {
         }
         if let Access::Protected(secret) = &mut self.rooms[index].access {
             secret.remember(&job.password);
+        }
+        // A moderator may have banned the joiner while its password was checked: the ban
+        // holds, right password or not.
+        if let Err(rejection) = self.check_ban(job.conn, index, now) {
+            self.reply_error(job.conn, &rejection, reference);
+            return;
         }
         if self.rooms[index].is_member(job.conn) {
             self.send_joined(job.conn, index, reference);

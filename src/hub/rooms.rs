@@ -48,6 +48,7 @@ impl Hub {
             // once the hash is back. Only a create that succeeds costs argon2, never on
             // the hub.
             let job = PasswordJob::Hash {
+                room_id: id,
                 room_key: key.clone(),
                 password: password.clone(),
             };

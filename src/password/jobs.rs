@@ -14,6 +14,9 @@ pub enum PasswordJob {
     Verify(VerifyJob),
     /// A new protected room whose password must be hashed before it is stored.
     Hash {
+        /// The room, by its id: its name may belong to another room by the time the hash
+        /// is back (removed meanwhile, and made again with another password).
+        room_id: i64,
         /// The room, by its folded name.
         room_key: String,
         /// The password to hash; dropped with the job once hashed.
@@ -42,8 +45,15 @@ pub struct VerifyJob {
 /// Finished password work, on its way back to the hub.
 #[derive(Debug)]
 pub enum PasswordDone {
-    Verified { job: VerifyJob, ok: bool },
-    Hashed { room_key: String, phc: String },
+    Verified {
+        job: VerifyJob,
+        ok: bool,
+    },
+    Hashed {
+        room_id: i64,
+        room_key: String,
+        phc: String,
+    },
 }
 
 impl PasswordJob {
@@ -54,7 +64,12 @@ impl PasswordJob {
                 let ok = verify(&job.phc, &job.password);
                 PasswordDone::Verified { job, ok }
             }
-            PasswordJob::Hash { room_key, password } => PasswordDone::Hashed {
+            PasswordJob::Hash {
+                room_id,
+                room_key,
+                password,
+            } => PasswordDone::Hashed {
+                room_id,
                 room_key,
                 phc: hash(&password),
             },

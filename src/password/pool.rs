@@ -100,6 +100,7 @@ mod tests {
         .unwrap();
         for i in 0..3 {
             tx.send(PasswordJob::Hash {
+                room_id: i,
                 room_key: format!("r{i}"),
                 password: "x".into(),
             })
@@ -112,7 +113,7 @@ mod tests {
         let mut rooms: Vec<String> = done_rx
             .try_iter()
             .map(|d| match d {
-                PasswordDone::Hashed { room_key, phc } => {
+                PasswordDone::Hashed { room_key, phc, .. } => {
                     assert!(super::super::verify(&phc, "x"));
                     room_key
                 }

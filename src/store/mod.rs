@@ -173,8 +173,11 @@ pub enum StoreJob {
     Account(accounts::AccountWrite),
     /// Answer a `dm_history` command straight to the asking connection.
     DmHistory(accounts::DmHistoryQuery),
-    /// Keep a moderation decision: an edit, a deletion, a ban, a suspension, an audit entry.
+    /// Keep a moderation decision: a ban, a suspension, an audit entry, a room's leftovers.
     Moderation(moderation::ModerationWrite),
+    /// Keep an `edit` or `delete` the hub allowed; the hub hears back with
+    /// `StoreDone::MessageChanged`, and only then tells anyone.
+    ChangeMessage(moderation::MessageChange),
     /// Find a message for `edit` or `delete`; the hub hears back with
     /// `StoreDone::MessageLooked`.
     LookupMessage(moderation::MessageQuery),
@@ -207,6 +210,11 @@ pub enum StoreDone {
     MessageLooked(moderation::MessageAnswer),
     /// A search's reply, for the hub to pass on in its place among the connection's.
     Searched(search::SearchAnswer),
+    /// An `edit` or `delete` is kept (`kept`), or could not be.
+    MessageChanged {
+        change: moderation::MessageChange,
+        kept: bool,
+    },
 }
 
 /// How one job went: its output (a `history` or `dm_history` reply) or why it failed.
@@ -551,10 +559,12 @@ fn run_job(
             in_savepoint(conn, |conn| accounts::apply(conn, write.clone()))?
         }
         StoreJob::Finish { last_id } => ids::release_to(conn, *last_id)?,
-        StoreJob::Moderation(write) => {
-            in_savepoint(conn, |conn| moderation::apply(conn, write, removed))?
-        }
+        StoreJob::Moderation(write) => in_savepoint(conn, |conn| moderation::apply(conn, write))?,
         StoreJob::LookupMessage(query) => moderation::look_up(conn, query)?,
+        // Several statements (the message, its files): a savepoint keeps them one job.
+        StoreJob::ChangeMessage(change) => in_savepoint(conn, |conn| {
+            moderation::change_message(conn, change, removed)
+        })?,
     }
     Ok(None)
 }
@@ -651,6 +661,10 @@ fn settle(job: StoreJob, outcome: Outcome, done: &mut Vec<StoreDone>) {
         StoreJob::LookupMessage(query) => {
             done.push(StoreDone::MessageLooked(query.answer(outcome.is_ok())))
         }
+        StoreJob::ChangeMessage(change) => done.push(StoreDone::MessageChanged {
+            change,
+            kept: outcome.is_ok(),
+        }),
     }
 }
 

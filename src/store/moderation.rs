@@ -1,7 +1,7 @@
 //! Moderation on disk: the migration (edited messages, rooms' owners, bans, suspensions,
-//! the audit log), the hub's writes (edit and delete a message, bans, suspensions, audit
-//! entries, a deleted room's leftovers), the message lookup that `edit` and `delete` wait
-//! for, loading bans and suspensions at start, and `papo audit`.
+//! the audit log), the hub's writes (bans, suspensions, audit entries, a deleted room's
+//! leftovers), the message lookup that `edit` and `delete` wait for and their change, which
+//! is kept before anyone is told of it, loading bans and suspensions at start, and `papo audit`.
 //!
 //! The hub keeps bans and suspensions in memory (few, and needed at every `join` and
 //! sign-in) and is their authority while it runs; these tables are what a restart starts
@@ -98,25 +98,10 @@ pub struct AuditEntry {
 #[derive(Debug, Clone)]
 pub enum ModerationWrite {
     /// A room an account made: that account owns it (queued right behind its creation).
-    SetOwner {
-        room_id: i64,
-        account_id: i64,
-    },
-    /// A message's new text.
-    EditMessage {
-        id: u64,
-        text: String,
-        edited_ts: u64,
-    },
-    /// A message removed: the row goes, its text is not kept anywhere.
-    DeleteMessage {
-        id: u64,
-    },
+    SetOwner { room_id: i64, account_id: i64 },
     /// A room deleted by a moderator: its memberships and read marks go (the room, its
     /// messages and its bans go with the `StoreJob::DeleteRoom` queued right after it).
-    PurgeRoom {
-        room_id: i64,
-    },
+    PurgeRoom { room_id: i64 },
     /// A ban set (replacing one on the same user in the same room).
     SetBan(StoredBan),
     /// Bans lifted: an account's, or a guest name's, and (for a guest online) any on the
@@ -134,13 +119,10 @@ pub enum ModerationWrite {
         by: String,
         at: u64,
     },
-    Unsuspend {
-        account_id: i64,
-    },
+    /// A suspension lifted.
+    Unsuspend { account_id: i64 },
     /// Bans and suspensions ended by `now` (ms) are dropped.
-    Expire {
-        now: u64,
-    },
+    Expire { now: u64 },
     /// An action for the audit log.
     Audit(AuditEntry),
 }
@@ -148,7 +130,9 @@ pub enum ModerationWrite {
 /// What `edit` or `delete` will do once the message is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageAction {
+    /// Its text becomes `text` (already trimmed and checked).
     Edit { text: String },
+    /// It goes, text and row.
     Delete,
 }
 
@@ -218,6 +202,51 @@ impl MessageQuery {
             found,
         }
     }
+}
+
+/// An `edit` or `delete` the hub has allowed, on its way to the disk. Nobody is told of it
+/// before it is kept (`StoreDone::MessageChanged`): a deletion told as done but lost with a
+/// failing disk would bring the message back at the next start, unseen by its moderator.
+/// The asking connection's later commands wait for it, as they waited for the lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageChange {
+    /// The asking connection.
+    pub conn: ConnId,
+    /// The message, as the lookup found it.
+    pub found: FoundMessage,
+    /// The new text, or the deletion.
+    pub action: MessageAction,
+    /// When it was edited (ms since the epoch); unused for a deletion.
+    pub edited_ts: u64,
+    /// Who asked, as the audit log names them (an account, or a guest's name).
+    pub actor: String,
+    /// The command's ref, for its reply.
+    pub reference: Option<Ref>,
+}
+
+/// Keeps an edit (the new text) or a deletion (the row goes, its text is not kept
+/// anywhere, and its files go too: their ids in `removed`, their bytes once committed),
+/// inside the batch's transaction.
+pub(super) fn change_message(
+    conn: &Connection,
+    change: &MessageChange,
+    removed: &mut super::files::Removed,
+) -> rusqlite::Result<()> {
+    let id = change.found.id as i64;
+    match &change.action {
+        MessageAction::Edit { text } => {
+            conn.prepare_cached("UPDATE messages SET text = ?2, edited_ts = ?3 WHERE id = ?1")?
+                .execute(params![id, text, change.edited_ts as i64])?;
+        }
+        MessageAction::Delete => {
+            // The message's files go with it, in the same transaction as the row (the one
+            // place a message is deleted); a file another message also carries stays.
+            super::files::remove_for_messages(conn, &[change.found.id], removed)?;
+            conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+                .execute([id])?;
+        }
+    }
+    Ok(())
 }
 
 /// Rooms' owners, and bans and suspensions in force, at start.
@@ -305,12 +334,7 @@ pub(super) fn look_up(conn: &Connection, query: &MessageQuery) -> rusqlite::Resu
 }
 
 /// Applies one of the hub's writes inside the store's batch transaction.
-/// Files whose rows a write removed go in `removed` (their bytes follow the commit).
-pub(super) fn apply(
-    tx: &Connection,
-    write: &ModerationWrite,
-    removed: &mut super::files::Removed,
-) -> rusqlite::Result<()> {
+pub(super) fn apply(tx: &Connection, write: &ModerationWrite) -> rusqlite::Result<()> {
     match write {
         ModerationWrite::SetOwner {
             room_id,
@@ -318,21 +342,6 @@ pub(super) fn apply(
         } => {
             tx.prepare_cached("UPDATE rooms SET owner_account = ?2 WHERE id = ?1")?
                 .execute(params![room_id, account_id])?;
-        }
-        ModerationWrite::EditMessage {
-            id,
-            text,
-            edited_ts,
-        } => {
-            tx.prepare_cached("UPDATE messages SET text = ?2, edited_ts = ?3 WHERE id = ?1")?
-                .execute(params![*id as i64, text, *edited_ts as i64])?;
-        }
-        ModerationWrite::DeleteMessage { id } => {
-            // The message's files go with it, in the same transaction as the row (the one
-            // place a message is deleted); a file another message also carries stays.
-            super::files::remove_for_messages(tx, &[*id], removed)?;
-            tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
-                .execute([*id as i64])?;
         }
         ModerationWrite::PurgeRoom { room_id } => {
             // The files of the room's messages go with `StoreJob::DeleteRoom`, queued right
