@@ -543,6 +543,7 @@ fn append(store: &mut Store, count: u64, mut make: impl FnMut(u64) -> Made) {
                         recipient_account: dm.map(|d| d.1),
                         text,
                         ts: 1_764_000_000_000 + i,
+                        files: Vec::new(),
                     },
                     author: author.clone(),
                     ack: None,

@@ -118,6 +118,7 @@ fn append(store: &mut Store, first_id: u64, count: u64, room_of: impl Fn(u64) ->
                     recipient_account: None,
                     text: format!("mensagem número {i}, com um pouco de texto para ter o tamanho de uma frase"),
                     ts: 1_764_000_000_000 + i,
+                    files: Vec::new(),
                 },
                 author: author.clone(),
                 ack: None,

@@ -75,6 +75,8 @@ pub struct Config {
     /// Take the client's address and https-ness from a reverse proxy's `X-Forwarded-For`
     /// (last hop) and `X-Forwarded-Proto`; without it both headers are ignored.
     pub trust_proxy: bool,
+    /// Attachments: where their bytes live, the upload limits, the unattached sweep.
+    pub files: FilesConfig,
     /// How long one of the moderation commands' `minutes` lasts (bans, suspensions): 60 s.
     /// Not a flag: tests shorten it to see bans end without waiting minutes.
     pub moderation_minute: Duration,
@@ -82,6 +84,35 @@ pub struct Config {
     /// 0 = no cap. Every `join` looks through its room's bans, and a room's owner could
     /// otherwise pile up bans on guest names without end.
     pub max_bans_per_room: usize,
+}
+
+/// The operator's settings for attachments.
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// Directory of the files' bytes; `None` is `<db>.files` beside the database (a
+    /// throwaway directory for `:memory:`).
+    pub dir: Option<String>,
+    /// Largest upload in bytes (`--max-upload-mb`).
+    pub max_upload_bytes: u64,
+    /// Bytes one account may upload per 24 hours; 0 = no quota (`--upload-quota-mb`).
+    pub upload_quota_bytes: u64,
+    /// A file no message refers to is deleted once this old (24 h; tests shorten it with
+    /// the hidden `--files-unattached-secs`).
+    pub unattached_after: Duration,
+    /// How often unattached files are looked for (hidden `--files-sweep-secs`).
+    pub sweep_every: Duration,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            dir: None,
+            max_upload_bytes: 10 << 20,
+            upload_quota_bytes: 500 << 20,
+            unattached_after: DAY,
+            sweep_every: Duration::from_secs(600),
+        }
+    }
 }
 
 impl Default for Config {
@@ -124,6 +155,7 @@ impl Default for Config {
             password_failures_per_ip: crate::password::AttemptLimits::ADDRESS_FAILURES,
             accounts: crate::accounts::Policy::default(),
             trust_proxy: false,
+            files: FilesConfig::default(),
             moderation_minute: Duration::from_secs(60),
             max_bans_per_room: 10_000,
         }
@@ -364,12 +396,34 @@ const FLAGS: &[Flag] = &[
         help: "registrations per address per hour (0 = off)",
     },
     Flag {
+        name: "--files-dir",
+        value: "PATH",
+        env: None,
+        help: "directory of uploaded files (DB.files beside --db)",
+    },
+    Flag {
+        name: "--max-upload-mb",
+        value: "N",
+        env: None,
+        help: "largest upload in MiB",
+    },
+    Flag {
+        name: "--upload-quota-mb",
+        value: "N",
+        env: None,
+        help: "MiB one account may upload per day (0 = no quota)",
+    },
+    Flag {
         name: "--trust-proxy",
         value: "",
         env: None,
         help: "take client address and https from X-Forwarded-For/-Proto",
     },
 ];
+
+/// Flags for tests, not in `--help`: they shorten the day the unattached-file sweep waits
+/// (`--files-unattached-secs N`) and how often it looks (`--files-sweep-secs N`).
+const HIDDEN_FLAGS: &[&str] = &["--files-unattached-secs", "--files-sweep-secs"];
 
 /// The text `papo --help` prints, with every flag's default.
 pub fn help_text() -> String {
@@ -410,6 +464,9 @@ pub fn help_text() -> String {
             "--sign-in-failures" => d.accounts.sign_in_failures.to_string(),
             "--registrations-per-hour" => d.accounts.registrations_per_hour.to_string(),
             "--trust-proxy" => "off".into(),
+            "--files-dir" => "DB.files".into(),
+            "--max-upload-mb" => (d.files.max_upload_bytes >> 20).to_string(),
+            "--upload-quota-mb" => (d.files.upload_quota_bytes >> 20).to_string(),
             _ => String::new(),
         }
     };
@@ -515,7 +572,7 @@ where
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
             None => (arg.clone(), None),
         };
-        if !FLAGS.iter().any(|f| f.name == name) {
+        if !FLAGS.iter().any(|f| f.name == name) && !HIDDEN_FLAGS.contains(&name.as_str()) {
             return Err(format!("unknown argument '{arg}' (see papo --help)"));
         }
         let value = match inline_value.or_else(|| args.next()) {
@@ -645,6 +702,17 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "--registrations-per-hour" => {
             config.accounts.registrations_per_hour = number(name, value, 0, 1_000_000)? as u32
         }
+        "--files-dir" => config.files.dir = Some(non_empty(name, value)?),
+        "--max-upload-mb" => config.files.max_upload_bytes = number(name, value, 1, 1 << 20)? << 20,
+        "--upload-quota-mb" => {
+            config.files.upload_quota_bytes = number(name, value, 0, 1 << 30)? << 20
+        }
+        "--files-unattached-secs" => {
+            config.files.unattached_after = Duration::from_secs(number(name, value, 0, 1 << 32)?)
+        }
+        "--files-sweep-secs" => {
+            config.files.sweep_every = Duration::from_secs(number(name, value, 1, 1 << 32)?)
+        }
         _ => return Err(format!("unknown flag {name}")),
     }
     Ok(())
@@ -684,6 +752,39 @@ mod tests {
         assert_eq!(c.queue_frames, 1024);
         assert_eq!(c.queue_bytes, 4 << 20);
         assert_eq!(c.max_connections_per_ip, 256);
+    }
+
+    #[test]
+    fn the_file_flags_set_the_limits_and_the_sweep() {
+        let Invocation::Serve(c) = parse_args(&[]).unwrap() else {
+            panic!("expected serve")
+        };
+        assert_eq!(c.files.max_upload_bytes, 10 << 20);
+        assert_eq!(c.files.upload_quota_bytes, 500 << 20);
+        assert_eq!(c.files.unattached_after, DAY);
+        let Invocation::Serve(c) = parse_args(&[
+            "--max-upload-mb",
+            "2",
+            "--upload-quota-mb",
+            "0",
+            "--files-dir",
+            "/tmp/f",
+            "--files-unattached-secs",
+            "1",
+            "--files-sweep-secs",
+            "1",
+        ])
+        .unwrap() else {
+            panic!("expected serve")
+        };
+        assert_eq!(c.files.max_upload_bytes, 2 << 20);
+        assert_eq!(c.files.upload_quota_bytes, 0);
+        assert_eq!(c.files.dir.as_deref(), Some("/tmp/f"));
+        assert_eq!(c.files.unattached_after, Duration::from_secs(1));
+        assert_eq!(c.files.sweep_every, Duration::from_secs(1));
+        assert!(parse_args(&["--max-upload-mb", "0"]).is_err());
+        assert!(!help_text().contains("--files-sweep-secs"));
+        assert!(help_text().contains("--max-upload-mb"));
     }
 
     #[test]

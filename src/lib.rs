@@ -89,6 +89,38 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         loaded.rooms.len(),
         loaded.last_message_id
     );
+    // The files' bytes, beside the database; what no row stands for (a crash mid-upload)
+    // goes now, before anyone can upload.
+    let files_dir = Arc::new(
+        files::storage::FileDir::open(&config.db, config.files.dir.as_deref())
+            .map_err(|e| io::Error::other(format!("files directory: {e}")))?,
+    );
+    let file_index = files::index::FileIndex::from_loaded(&loaded.files);
+    let orphans = files_dir.collect_garbage(Duration::ZERO, |id| file_index.get(id).is_some());
+    log::info!(
+        "files in {}: {} stored{}",
+        files_dir.path().display(),
+        file_index.len(),
+        match orphans {
+            0 => String::new(),
+            n => format!(", {n} left over without a row deleted"),
+        }
+    );
+    {
+        let (dir, index) = (files_dir.clone(), file_index.clone());
+        store.on_files_removed(move |ids| {
+            index.remove(&ids);
+            dir.remove(&ids);
+        });
+    }
+    let upload_limits = files::limits::UploadLimits::new(
+        files::limits::UploadPolicy {
+            max_bytes: config.files.max_upload_bytes,
+            quota_bytes: config.files.upload_quota_bytes,
+        },
+        &file_index.uploads_since(hub::now_millis().saturating_sub(files::limits::QUOTA_WINDOW_MS)),
+        hub::now_millis(),
+    );
     let listener = TcpListener::bind((config.host.as_str(), config.port))?;
     let local_addr = listener.local_addr()?;
     // Made once here, so no sign-in ever waits for it (and the hub never makes it).
@@ -110,6 +142,15 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     )?;
 
     let (store_tx, store_rx) = store::queue();
+    let uploads_hub = hub_tx.clone();
+    let uploads = Arc::new(files::upload::Uploads {
+        dir: files_dir.clone(),
+        index: file_index.clone(),
+        limits: upload_limits,
+        pool: files::process::ProcessPool::start(files::process::default_threads())?,
+        store: std::sync::Mutex::new(Some(store_tx.clone())),
+        hub: Box::new(move |call| uploads_hub.try_send(HubInput::Account(call)).is_ok()),
+    });
     let last_change = loaded.accounts.last_change;
     let changes_hub = hub_tx.clone();
     let (stored_tx, stored_rx) = crossbeam_channel::unbounded();
@@ -166,6 +207,10 @@ pub fn start(mut config: Config) -> io::Result<Server> {
             config.accounts.clone(),
             Some(hash_pool),
             Some(hub_tx.clone()),
+        )
+        .with_files(
+            file_index,
+            hub::files::FileSweep::new(config.files.unattached_after, config.files.sweep_every),
         );
     let hub_thread = std::thread::Builder::new()
         .name("papo-hub".into())
@@ -189,7 +234,7 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         &threads,
     )?;
     let trimmer = memory::Trimmer::start(memory::TRIM_PERIOD)?;
-    let shared = Arc::new(Shared::new(config, hub_tx, threads, http, writers));
+    let shared = Arc::new(Shared::new(config, hub_tx, threads, http, writers, uploads));
     let accepting = shared.clone();
     let accept_thread = std::thread::Builder::new()
         .name("papo-accept".into())
@@ -236,6 +281,8 @@ impl Server {
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         let _ = accept_thread.join();
 
+        // Uploads still running are told the store is gone, so its queue can close.
+        self.shared.uploads.close();
         // The hub queues a close frame for every connection and ends; the password pool
         // ends when the hub drops its queue.
         let _ = self.shared.hub.send(HubInput::Shutdown);

@@ -59,6 +59,9 @@ pub struct Shared {
     pub threads: ThreadCount,
     pub http: HttpServer,
     pub writers: WriterPool,
+    /// Uploads (`POST /api/files`), read from the socket as they stream in, and the stored
+    /// files `GET /files/…` serves.
+    pub uploads: Arc<crate::files::upload::Uploads>,
     /// Every open client socket, so shutdown can close them all.
     sockets: Mutex<HashMap<u64, Arc<TcpStream>>>,
     /// Open sockets per client address, so one address cannot take them all.
@@ -78,8 +81,10 @@ impl Shared {
         threads: ThreadCount,
         http: HttpServer,
         writers: WriterPool,
+        uploads: Arc<crate::files::upload::Uploads>,
     ) -> Self {
         Shared {
+            uploads,
             addresses: AddressLimit::new(config.max_connections_per_ip),
             full_logged: Mutex::new((None, 0)),
             config,
@@ -261,6 +266,32 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_write_timeout(None);
             return serve_websocket(shared, stream, head, id, client);
+        }
+        if head.path == crate::files::http_upload::PATH {
+            // Streamed to disk under a limit of its own (not read whole like other
+            // bodies); the connection closes after the answer.
+            return crate::files::http_upload::serve(
+                &shared.uploads,
+                &stream,
+                &head,
+                &shared.config.allow_origins,
+                shared.config.idle_timeout,
+            );
+        }
+        if crate::files::serve::is_files_path(&head.path) {
+            let files = &shared.uploads;
+            match crate::files::serve::answer(&files.index, &files.dir, &stream, &head) {
+                Ok(http::respond::After::KeepAlive) => {
+                    pipelined = head.into_pipelined();
+                    idle = Some(shared.config.http_idle_timeout);
+                    continue;
+                }
+                Ok(http::respond::After::Close) => return http::close_gently(&stream),
+                Err(e) => {
+                    log::debug!("file answer for {} not sent: {e}", head.path);
+                    return;
+                }
+            }
         }
         match shared.http.serve(&stream, head, client, &limits) {
             http::Next::KeepAlive(rest) => pipelined = rest,

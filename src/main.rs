@@ -18,13 +18,29 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Invocation::Backup { config, out } => {
-            return match papo::store::Store::backup(&config.db, &out) {
-                Ok(()) => {
-                    println!("papo: copied {} to {out}", config.db);
+            if let Err(e) = papo::store::Store::backup(&config.db, &out) {
+                eprintln!("papo: backup failed: {e}");
+                return ExitCode::FAILURE;
+            }
+            // The files the copied database names, taken after it (files never change).
+            let live = config
+                .files
+                .dir
+                .clone()
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| papo::files::backup::dir_of(&config.db));
+            return match papo::files::backup::copy_files(&live, &out) {
+                Ok(copied) => {
+                    println!(
+                        "papo: copied {} to {out} and {} files to {}",
+                        config.db,
+                        copied.files,
+                        papo::files::backup::dir_of(&out).display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("papo: backup failed: {e}");
+                    eprintln!("papo: backup of the files failed: {e}");
                     ExitCode::FAILURE
                 }
             };

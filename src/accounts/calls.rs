@@ -153,6 +153,11 @@ pub enum AccountCall {
         token_hash: [u8; 32],
         reply: Reply<SignedIn>,
     },
+    /// The account a session cookie signs in (an upload's owner), or `not_signed_in`.
+    SessionAccount {
+        token_hash: [u8; 32],
+        reply: Reply<AccountId>,
+    },
     /// The account and sessions of a session cookie.
     Session {
         token_hash: [u8; 32],

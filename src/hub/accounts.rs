@@ -687,6 +687,10 @@ impl Hub {
 
     pub(super) fn on_account_call(&mut self, call: AccountCall, now: Instant) {
         match call {
+            AccountCall::SessionAccount { token_hash, reply } => {
+                let account = self.resolve_session(&token_hash).map(|s| s.account);
+                let _ = reply.send(account.ok_or_else(ApiError::not_signed_in));
+            }
             AccountCall::CheckRegister {
                 name,
                 invite,

@@ -348,6 +348,10 @@ impl Hub {
                     text,
                     ts: found.ts,
                     edited_ts: Some(edited_ts),
+                    files: found
+                        .files
+                        .as_deref()
+                        .and_then(|json| serde_json::from_str::<&RawValue>(json).ok()),
                 }
                 .to_json();
                 if let Ok(message) = RawValue::from_string(message) {

@@ -14,12 +14,14 @@ impl Hub {
         conn: ConnId,
         room_name: &str,
         text: String,
+        files: &[String],
         reference: Option<&Ref>,
     ) -> Result<(), Rejection> {
         let index = self.joined_room(conn, room_name)?;
         let Some(from) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
             return Ok(());
         };
+        let attached = self.attach(conn, files)?;
         let (id, ts) = self.next_message_stamp()?;
         self.flush_presence(index);
         let room = &self.rooms[index];
@@ -30,6 +32,7 @@ impl Hub {
             text: &text,
             ts,
             edited_ts: None,
+            files: attached.as_ref().map(|a| &*a.json),
         };
         let json = event.to_json();
         let frame = EncodedFrame::text(&json);
@@ -45,6 +48,9 @@ impl Hub {
         let Some(author) = self.conns.get(&conn).map(|c| c.outbox.clone()) else {
             return Ok(());
         };
+        if let Some(attached) = &attached {
+            attached.mark_kept();
+        }
         let record = MessageRecord {
             id,
             room_id: Some(room_id),
@@ -54,6 +60,7 @@ impl Hub {
             recipient_account: None,
             text,
             ts,
+            files: attached.map(|a| a.ids()).unwrap_or_default(),
         };
         let job = StoreJob::Append {
             record,
@@ -99,6 +106,7 @@ impl Hub {
         conn: ConnId,
         to: &str,
         text: String,
+        files: &[String],
         reference: Option<&Ref>,
     ) -> Result<(), Rejection> {
         let Some(sender) = self.conns.get(&conn) else {
@@ -128,6 +136,7 @@ impl Hub {
                 }
             },
         };
+        let attached = self.attach(conn, files)?;
         let (id, ts) = self.next_message_stamp()?;
         let event = |reference| {
             let (from, to, text) = (&*from, to.as_str(), text.as_str());
@@ -138,6 +147,7 @@ impl Hub {
                 text,
                 ts,
                 edited_ts: None,
+                files: attached.as_ref().map(|a| &*a.json),
                 reference,
             }
             .to_json()
@@ -159,6 +169,9 @@ impl Hub {
         if let (Some(sender_account), Some(recipient_account)) = (sender_account, recipient_account)
         {
             self.registry.note_dm(id, sender_account, recipient_account);
+            if let Some(attached) = &attached {
+                attached.mark_kept();
+            }
             let record = MessageRecord {
                 id,
                 room_id: None,
@@ -168,6 +181,7 @@ impl Hub {
                 recipient_account: Some(recipient_account),
                 text,
                 ts,
+                files: attached.map(|a| a.ids()).unwrap_or_default(),
             };
             // The DM itself was the reply: if it cannot be kept, its author hears so
             // without a ref.

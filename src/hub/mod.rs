@@ -162,6 +162,11 @@ pub struct Hub {
     searches_in_flight: usize,
     /// Where rooms and messages go to be kept; the store thread also answers `history`.
     store: Sender<StoreJob>,
+    /// Every stored file, shared with the uploads and the file server: what `files` on
+    /// `text` and `dm` are checked against.
+    files: crate::files::index::FileIndex,
+    /// When files no message refers to are deleted.
+    file_sweep: files::FileSweep,
     /// Rooms' owners, bans and suspensions.
     moderation: moderation::Moderation,
 }
@@ -201,6 +206,10 @@ impl Hub {
             unstored: HashMap::new(),
             searches_in_flight: 0,
             store,
+            // The server shares one index with the uploads and the file server
+            // (`with_files`); a hub on its own starts with none.
+            files: crate::files::index::FileIndex::default(),
+            file_sweep: files::FileSweep::default(),
             moderation,
         };
         for stored in loaded.rooms {
@@ -430,7 +439,7 @@ impl Hub {
             Command::Create { room, password } => self.create(conn, room, password, reference, now),
             Command::Join { room, password } => self.join(conn, &room, password, reference, now),
             Command::Leave { room } => self.leave(conn, &room, reference, now),
-            Command::Text { room, text } => self.text(conn, &room, text, reference),
+            Command::Text { room, text, files } => self.text(conn, &room, text, &files, reference),
             Command::List(query) => {
                 self.list(conn, &query, reference);
                 Ok(())
@@ -441,7 +450,7 @@ impl Hub {
                 before,
                 limit,
             } => self.history(conn, &room, before, limit, reference),
-            Command::Dm { to, text } => self.dm(conn, &to, text, reference),
+            Command::Dm { to, text, files } => self.dm(conn, &to, text, &files, reference),
             Command::Typing { room } => self.typing(conn, &room, reference, now),
             Command::Read { target, id } => self.read(conn, target, id, reference),
             Command::DmHistory {
@@ -474,6 +483,7 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// most one answer per job in the store's queue.
 pub fn run(mut hub: Hub, inputs: Receiver<HubInput>, mut stored: Receiver<StoreDone>) {
     let housekeeping = crossbeam_channel::tick(HOUSEKEEPING);
+    let file_sweep = crossbeam_channel::tick(hub.file_sweep.every);
     loop {
         let timer = match hub.next_deadline() {
             Some(due) => crossbeam_channel::at(due),
@@ -496,6 +506,7 @@ pub fn run(mut hub: Hub, inputs: Receiver<HubInput>, mut stored: Receiver<StoreD
             },
             recv(timer) -> _ => hub.flush_due(Instant::now()),
             recv(housekeeping) -> _ => hub.housekeeping(Instant::now()),
+            recv(file_sweep) -> _ => hub.sweep_files(),
         }
     }
 }
@@ -504,6 +515,7 @@ pub mod accounts;
 mod creation;
 mod delivery;
 mod directory;
+pub mod files;
 mod held;
 mod message_edits;
 mod messages;
@@ -519,6 +531,8 @@ pub use creation::RoomRules;
 
 #[cfg(test)]
 mod accounts_tests;
+#[cfg(test)]
+mod files_tests;
 #[cfg(test)]
 mod moderation_tests;
 #[cfg(test)]

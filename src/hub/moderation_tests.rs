@@ -204,6 +204,7 @@ fn edit_holds_later_commands_until_the_store_answers() {
             recipient: None,
             recipient_account: None,
             ts: 0,
+            files: None,
         })),
     };
     h.hub
@@ -252,6 +253,7 @@ fn a_change_the_store_cannot_keep_is_unavailable_and_told_to_nobody_else() {
             recipient: None,
             recipient_account: None,
             ts: 0,
+            files: None,
         })),
     };
     h.hub
@@ -290,6 +292,7 @@ fn a_message_deleted_while_its_lookup_ran_is_no_message() {
         recipient: None,
         recipient_account: None,
         ts: 0,
+        files: None,
     };
     // Two deletes in flight: both lookups found the row; the first one wins.
     for (n, expected) in [(1, "deleted"), (2, "error")] {

@@ -619,6 +619,7 @@ fn loaded_rooms_count_idle_from_creation_or_newest_message() {
         recipient_account: None,
         text: "ainda aqui".into(),
         ts: now_ms - day_ms / 2,
+        files: Vec::new(),
     };
     store.apply(vec![
         room(1, "esquecida", now_ms - 3 * day_ms),

@@ -134,6 +134,9 @@ pub enum Event<'a> {
         /// When the text was last edited (1.1, "Moderation"); absent if never.
         #[serde(skip_serializing_if = "Option::is_none")]
         edited_ts: Option<u64>,
+        /// The attached files' summaries as a JSON array; absent when there are none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        files: Option<&'a RawValue>,
     },
     Dm {
         id: u64,
@@ -144,6 +147,9 @@ pub enum Event<'a> {
         /// When the text was last edited (1.1, "Moderation"); absent if never.
         #[serde(skip_serializing_if = "Option::is_none")]
         edited_ts: Option<u64>,
+        /// As on `Message`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        files: Option<&'a RawValue>,
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },

@@ -3,11 +3,13 @@
 //! both are re-exported here so every other module names them `crate::protocol::X`.
 
 mod events;
+mod files;
 pub mod moderation;
 mod rules;
 mod search;
 
 pub use events::{error_json, Conversation, Event, Membership, RoomSummary};
+pub use files::MAX_FILES;
 pub use moderation::ModCommand;
 pub use rules::{
     case_fold, fold, room_name, text_rule, user_name, MAX_PASSWORD, MAX_ROOM_NAME, MAX_TEXT,
@@ -66,6 +68,8 @@ pub enum ErrorCode {
     SignInRequired,
     /// The server's storage is failing: the command could not be carried out (1.1).
     Unavailable,
+    /// Attachments: a `files` id that is unknown, or another account's (1.1).
+    NoSuchFile,
     /// Moderation: not allowed to do that (not the author, not a moderator, a guest).
     Forbidden,
     /// Moderation: `edit` or `delete` of a message that does not exist (or was deleted).
@@ -118,9 +122,12 @@ pub enum Command {
     Leave {
         room: String,
     },
+    /// `files`: ids of files the sender uploaded, in order (empty when none; then the
+    /// text is not empty).
     Text {
         room: String,
         text: String,
+        files: Vec<String>,
     },
     List(ListQuery),
     Who {
@@ -134,6 +141,7 @@ pub enum Command {
     Dm {
         to: String,
         text: String,
+        files: Vec<String>,
     },
     Typing {
         room: String,
@@ -322,11 +330,13 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
             room: room_name(&f.string("room")?)?,
         },
         "text" => {
-            let (room, text) = (f.string("room")?, f.string("text")?);
+            let (room, text) = (f.string("room")?, f.optional_string("text")?);
+            let files = files::files_field(fields.get("files").copied())?;
             let room = room_name(&room)?;
             Command::Text {
                 room,
-                text: text_rule(&text)?,
+                text: files::text_with_files(text.as_deref(), &files)?,
+                files,
             }
         }
         "list" => {
@@ -360,11 +370,13 @@ fn parse_command(kind: &str, fields: &RawFields) -> Result<Command, Rejection> {
             }
         }
         "dm" => {
-            let (to, text) = (f.string("to")?, f.string("text")?);
+            let (to, text) = (f.string("to")?, f.optional_string("text")?);
+            let files = files::files_field(fields.get("files").copied())?;
             let to = user_name(&to)?;
             Command::Dm {
                 to,
-                text: text_rule(&text)?,
+                text: files::text_with_files(text.as_deref(), &files)?,
+                files,
             }
         }
         "search" => {

@@ -404,23 +404,38 @@ pub fn dm_history(
                          OR (sender_account = ?2 AND recipient_account = ?1))
          ORDER BY id DESC LIMIT ?4",
     )?;
-    let mut rows: Vec<String> = query
+    type Row = (u64, String, Option<String>, String, u64, Option<u64>);
+    let found: Vec<Row> = query
         .query_map(params![q.me, q.partner, before, q.limit as i64], |row| {
-            let sender: String = row.get(1)?;
-            let recipient: Option<String> = row.get(2)?;
-            let text: String = row.get(3)?;
-            Ok(Event::Dm {
-                id: row.get::<_, i64>(0)? as u64,
-                from: &sender,
-                to: recipient.as_deref().unwrap_or_default(),
-                text: &text,
-                ts: row.get::<_, i64>(4)? as u64,
-                edited_ts: row.get::<_, Option<i64>>(5)?.map(|t| t as u64),
-                reference: None,
-            }
-            .to_json())
+            Ok((
+                row.get::<_, i64>(0)? as u64,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get::<_, i64>(4)? as u64,
+                row.get::<_, Option<i64>>(5)?.map(|t| t as u64),
+            ))
         })?
         .collect::<Result<_, _>>()?;
+    let files = super::files::files_json_for(tx, found.iter().map(|(id, ..)| *id))?;
+    let mut rows: Vec<String> = found
+        .iter()
+        .map(|(id, sender, recipient, text, ts, edited_ts)| {
+            Event::Dm {
+                id: *id,
+                edited_ts: *edited_ts,
+                from: sender,
+                to: recipient.as_deref().unwrap_or_default(),
+                text,
+                ts: *ts,
+                files: files
+                    .get(id)
+                    .and_then(|json| serde_json::from_str::<&RawValue>(json).ok()),
+                reference: None,
+            }
+            .to_json()
+        })
+        .collect();
     rows.reverse();
     let raw: Vec<&RawValue> = rows
         .iter()

@@ -19,6 +19,8 @@ pub struct MessageRecord {
     pub recipient_account: Option<i64>,
     pub text: String,
     pub ts: u64,
+    /// Ids of the files it carries, in order (kept as links; empty when none).
+    pub files: Vec<String>,
 }
 
 /// Writes one message (inside the batch's transaction).
@@ -76,24 +78,40 @@ pub(super) fn query_messages(
     let before = before
         .map(|b| b.min(i64::MAX as u64) as i64)
         .unwrap_or(i64::MAX);
-    let mut rows: Vec<(u64, String)> = query
+    type Row = (u64, String, String, u64, Option<u64>);
+    let found: Vec<Row> = query
         .query_map(params![room_id, before, limit as i64], |row| {
             let id: i64 = row.get(0)?;
-            let sender: String = row.get(1)?;
-            let text: String = row.get(2)?;
             let ts: i64 = row.get(3)?;
             let edited_ts: Option<i64> = row.get(4)?;
-            let event = Event::Message {
-                room: room_name,
-                id: id as u64,
-                from: &sender,
-                text: &text,
-                ts: ts as u64,
-                edited_ts: edited_ts.map(|t| t as u64),
-            };
-            Ok((id as u64, event.to_json()))
+            Ok((
+                id as u64,
+                row.get(1)?,
+                row.get(2)?,
+                ts as u64,
+                edited_ts.map(|t| t as u64),
+            ))
         })?
         .collect::<Result<_, _>>()?;
+    let files = super::files::files_json_for(conn, found.iter().map(|(id, ..)| *id))?;
+    let mut rows: Vec<(u64, String)> = found
+        .iter()
+        .map(|(id, sender, text, ts, edited_ts)| {
+            let files = files
+                .get(id)
+                .and_then(|json| serde_json::from_str::<&RawValue>(json).ok());
+            let event = Event::Message {
+                room: room_name,
+                id: *id,
+                from: sender,
+                text,
+                ts: *ts,
+                edited_ts: *edited_ts,
+                files,
+            };
+            (*id, event.to_json())
+        })
+        .collect();
     rows.reverse();
     Ok(rows)
 }

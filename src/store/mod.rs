@@ -18,6 +18,7 @@
 
 pub mod accounts;
 mod backup;
+pub mod files;
 mod health;
 mod ids;
 mod messages;
@@ -119,6 +120,8 @@ pub struct Loaded {
     pub ids_reserved_up_to: u64,
     /// Accounts, sessions, memberships and read marks.
     pub accounts: accounts::LoadedAccounts,
+    /// Every stored attachment, oldest first.
+    pub files: Vec<files::LoadedFile>,
     /// Bans and suspensions in force.
     pub moderation: moderation::LoadedModeration,
 }
@@ -132,6 +135,7 @@ impl Default for Loaded {
             last_message_id: 0,
             ids_reserved_up_to: ID_BLOCK,
             accounts: Default::default(),
+            files: Vec::new(),
             moderation: Default::default(),
         }
     }
@@ -141,7 +145,16 @@ impl Default for Loaded {
 pub enum StoreJob {
     /// Keep a new room; the hub hears back with `StoreDone::RoomStored`.
     CreateRoom(NewRoom),
-    /// Keep a message. Once committed, `author` gets an `ack` carrying `ack` if that is
+    /// Keep an uploaded file's row; `done` hears whether it was committed (the upload
+    /// answers `201` only then).
+    AddFile {
+        row: files::FileRow,
+        done: Sender<bool>,
+    },
+    /// Delete these files if still nothing refers to them (the unattached sweep); their
+    /// bytes go once that is committed.
+    DeleteFiles { ids: Vec<String> },
+    /// Keep a message (and the links to its files). Once committed, `author` gets an `ack` carrying `ack` if that is
     /// set (a `text` with a `ref`); if the message cannot be kept, `author` gets
     /// `unavailable`, with that ref, or none when the command's reply was already given
     /// (a DM) or it had none.
@@ -236,6 +249,9 @@ struct Cancelled {
 
 pub struct Store {
     conn: Connection,
+    /// Told the ids of files whose rows a committed transaction removed, so their bytes
+    /// go too; none in tools and tests that keep no bytes.
+    on_files_removed: Option<Box<dyn Fn(Vec<String>) + Send>>,
     /// Whether writes work: for `/healthz` and the failure log.
     condition: health::Condition,
     /// How long SQLite waits for another process's lock now (see `BUSY_TIMEOUT`).
@@ -266,6 +282,7 @@ impl Store {
                 .map_err(context("cannot load messages"))?;
         }
         let accounts = accounts::load(&self.conn).map_err(context("cannot load accounts"))?;
+        let files = files::load(&self.conn).map_err(context("cannot load files"))?;
         let moderation = moderation::load(&self.conn, crate::hub::now_millis())
             .map_err(context("cannot load bans and suspensions"))?;
         let last_message_id = self.last_id_used()?;
@@ -285,14 +302,23 @@ impl Store {
             last_message_id,
             ids_reserved_up_to,
             accounts,
+            files,
             moderation,
         })
+    }
+
+    /// Who deletes the bytes of files whose rows a committed transaction removed.
+    pub fn on_files_removed(&mut self, remove: impl Fn(Vec<String>) + Send + 'static) {
+        self.on_files_removed = Some(Box::new(remove));
     }
 
     /// Applies a batch of jobs in one transaction, then answers each: what waited for the
     /// commit goes to the connections, and what the hub waits for is returned.
     pub fn apply(&mut self, jobs: Vec<StoreJob>) -> Vec<StoreDone> {
-        let outcomes = self.write(&jobs);
+        let (outcomes, removed) = self.write(&jobs);
+        if let (false, Some(remove)) = (removed.is_empty(), &self.on_files_removed) {
+            remove(removed);
+        }
         let failed: Vec<&Failure> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
         if let Some(first) = failed.first() {
             let database = failed.iter().any(|f| !f.job_only);
@@ -333,8 +359,10 @@ impl Store {
         }
     }
 
-    /// Runs the jobs, in one transaction as long as that works; an outcome per job.
-    fn write(&mut self, jobs: &[StoreJob]) -> Vec<Outcome> {
+    /// Runs the jobs, in one transaction as long as that works; an outcome per job, and
+    /// the files whose removal was committed.
+    fn write(&mut self, jobs: &[StoreJob]) -> (Vec<Outcome>, files::Removed) {
+        let mut removed = files::Removed::new();
         self.wait_for_locks(if self.condition.health.writable() {
             BUSY_TIMEOUT
         } else {
@@ -344,10 +372,11 @@ impl Store {
         let mut attempt: Vec<usize> = (0..jobs.len()).collect();
         loop {
             match self.try_transaction(jobs, &attempt) {
-                Ok(results) => {
+                Ok((results, committed)) => {
                     for (i, outcome) in results {
                         outcomes[i] = Some(outcome);
                     }
+                    removed = committed;
                     break;
                 }
                 // One job made SQLite cancel the whole transaction: fail that job, and run
@@ -364,7 +393,8 @@ impl Store {
                 Err(Cancelled { failure, .. }) => {
                     for &i in &attempt {
                         outcomes[i] = Some(if is_read(&jobs[i]) {
-                            run_job(&self.conn, &jobs[i]).map_err(|e| Failure::of(&e))
+                            run_job(&self.conn, &jobs[i], &mut Vec::new())
+                                .map_err(|e| Failure::of(&e))
                         } else {
                             Err(failure.clone())
                         });
@@ -373,10 +403,11 @@ impl Store {
                 }
             }
         }
-        outcomes
+        let outcomes = outcomes
             .into_iter()
             .map(|o| o.expect("every job has an outcome"))
-            .collect()
+            .collect();
+        (outcomes, removed)
     }
 
     /// The jobs `attempt` (indexes into `jobs`) in one transaction.
@@ -384,16 +415,22 @@ impl Store {
         &mut self,
         jobs: &[StoreJob],
         attempt: &[usize],
-    ) -> Result<Vec<(usize, Outcome)>, Cancelled> {
+    ) -> Result<(Vec<(usize, Outcome)>, files::Removed), Cancelled> {
         let cancelled = |culprit, e: rusqlite::Error| Cancelled {
             culprit,
             failure: Failure::of(&e),
         };
         let tx = self.conn.transaction().map_err(|e| cancelled(None, e))?;
         let mut results = Vec::with_capacity(attempt.len());
+        let mut removed = files::Removed::new();
         for &i in attempt {
-            match run_job(&tx, &jobs[i]) {
-                Ok(output) => results.push((i, Ok(output))),
+            // A job that fails alone removes nothing: its files are listed only if it works.
+            let mut removed_by_job = files::Removed::new();
+            match run_job(&tx, &jobs[i], &mut removed_by_job) {
+                Ok(output) => {
+                    removed.append(&mut removed_by_job);
+                    results.push((i, Ok(output)))
+                }
                 // The job alone was at fault: SQLite undid its statement and the
                 // transaction goes on without it.
                 Err(e) if Failure::of(&e).job_only && !tx.is_autocommit() => {
@@ -419,7 +456,7 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| cancelled(None, e))?;
-        Ok(results)
+        Ok((results, removed))
     }
 
     /// While the database is failing and nothing else comes: one small write, which
@@ -468,13 +505,31 @@ fn is_read(job: &StoreJob) -> bool {
     )
 }
 
-/// One job's statement; a `history` job returns its reply.
-fn run_job(conn: &Connection, job: &StoreJob) -> rusqlite::Result<Option<Arc<EncodedFrame>>> {
+/// One job's statement; a `history` job returns its reply. A job that removes files lists
+/// them in `removed` (their bytes go once the transaction commits).
+fn run_job(
+    conn: &Connection,
+    job: &StoreJob,
+    removed: &mut files::Removed,
+) -> rusqlite::Result<Option<Arc<EncodedFrame>>> {
     match job {
         StoreJob::CreateRoom(room) => rooms::insert_room(conn, room)?,
-        StoreJob::Append { record, .. } => messages::insert_message(conn, record)?,
-        // Two statements: a savepoint keeps them one job (see the file's header).
-        StoreJob::DeleteRoom { id } => in_savepoint(conn, |conn| rooms::delete_room(conn, *id))?,
+        StoreJob::Append { record, .. } if record.files.is_empty() => {
+            messages::insert_message(conn, record)?
+        }
+        StoreJob::Append { record, .. } => in_savepoint(conn, |conn| {
+            messages::insert_message(conn, record)?;
+            files::link(conn, record.id, &record.files)
+        })?,
+        StoreJob::AddFile { row, .. } => files::insert_file(conn, row)?,
+        StoreJob::DeleteFiles { ids } => {
+            in_savepoint(conn, |conn| files::delete_unattached(conn, ids, removed))?
+        }
+        // Several statements: a savepoint keeps them one job (see the file's header).
+        StoreJob::DeleteRoom { id } => in_savepoint(conn, |conn| {
+            files::remove_for_room(conn, *id, removed)?;
+            rooms::delete_room(conn, *id)
+        })?,
         StoreJob::History {
             room_id,
             room_name,
@@ -506,7 +561,10 @@ fn run_job(conn: &Connection, job: &StoreJob) -> rusqlite::Result<Option<Arc<Enc
         StoreJob::Finish { last_id } => ids::release_to(conn, *last_id)?,
         StoreJob::Moderation(write) => in_savepoint(conn, |conn| moderation::apply(conn, write))?,
         StoreJob::LookupMessage(query) => moderation::look_up(conn, query)?,
-        StoreJob::ChangeMessage(change) => moderation::change_message(conn, change)?,
+        // Several statements (the message, its files): a savepoint keeps them one job.
+        StoreJob::ChangeMessage(change) => in_savepoint(conn, |conn| {
+            moderation::change_message(conn, change, removed)
+        })?,
     }
     Ok(None)
 }
@@ -582,6 +640,19 @@ fn settle(job: StoreJob, outcome: Outcome, done: &mut Vec<StoreDone>) {
             if let Err(failure) = outcome {
                 // The hub has removed the room already; it comes back at the next start.
                 log::warn!("room {id} could not be deleted: {}", failure.message);
+            }
+        }
+        StoreJob::AddFile { done, .. } => {
+            let _ = done.send(outcome.is_ok());
+        }
+        StoreJob::DeleteFiles { ids } => {
+            if let Err(failure) = outcome {
+                // Their rows stay; the next start finds them unattached again.
+                log::warn!(
+                    "{} unattached files could not be deleted: {}",
+                    ids.len(),
+                    failure.message
+                );
             }
         }
         StoreJob::Finish { .. } | StoreJob::Search(_) => {}

@@ -153,6 +153,8 @@ pub struct FoundMessage {
     pub recipient_account: Option<i64>,
     /// When it was sent (ms): an edited room message's JSON keeps it.
     pub ts: u64,
+    /// Its files' summaries as a JSON array (none: `None`): an edited message keeps them.
+    pub files: Option<String>,
 }
 
 /// A lookup of message `id` for connection `conn`'s `edit` or `delete`; the store fills in
@@ -223,8 +225,13 @@ pub struct MessageChange {
 }
 
 /// Keeps an edit (the new text) or a deletion (the row goes, its text is not kept
-/// anywhere), inside the batch's transaction.
-pub(super) fn change_message(conn: &Connection, change: &MessageChange) -> rusqlite::Result<()> {
+/// anywhere, and its files go too: their ids in `removed`, their bytes once committed),
+/// inside the batch's transaction.
+pub(super) fn change_message(
+    conn: &Connection,
+    change: &MessageChange,
+    removed: &mut super::files::Removed,
+) -> rusqlite::Result<()> {
     let id = change.found.id as i64;
     match &change.action {
         MessageAction::Edit { text } => {
@@ -232,8 +239,9 @@ pub(super) fn change_message(conn: &Connection, change: &MessageChange) -> rusql
                 .execute(params![id, text, change.edited_ts as i64])?;
         }
         MessageAction::Delete => {
-            // files: when attachments land, the message's files are removed here, in the
-            // same transaction as the row (the one place a message is deleted).
+            // The message's files go with it, in the same transaction as the row (the one
+            // place a message is deleted); a file another message also carries stays.
+            super::files::remove_for_messages(conn, &[change.found.id], removed)?;
             conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
                 .execute([id])?;
         }
@@ -309,9 +317,18 @@ pub(super) fn look_up(conn: &Connection, query: &MessageQuery) -> rusqlite::Resu
                 recipient: row.get(4)?,
                 recipient_account: row.get(5)?,
                 ts: row.get::<_, i64>(6)? as u64,
+                files: None,
             })
         })
         .optional()?;
+    let found = match found {
+        Some(mut message) => {
+            message.files =
+                super::files::files_json_for(conn, [message.id].into_iter())?.remove(&message.id);
+            Some(message)
+        }
+        None => None,
+    };
     let _ = query.found.set(found);
     Ok(())
 }
@@ -327,8 +344,8 @@ pub(super) fn apply(tx: &Connection, write: &ModerationWrite) -> rusqlite::Resul
                 .execute(params![room_id, account_id])?;
         }
         ModerationWrite::PurgeRoom { room_id } => {
-            // files: when attachments land, the files of the room's messages are removed
-            // here (this runs just before `StoreJob::DeleteRoom` deletes the messages).
+            // The files of the room's messages go with `StoreJob::DeleteRoom`, queued right
+            // after this, which deletes the messages.
             for table in ["memberships", "read_marks"] {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE room_id = ?1"))?
                     .execute([room_id])?;

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// The schema this papo writes. Each entry of `MIGRATIONS` takes a database one version up.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// papo's mark in the SQLite header (`PRAGMA application_id`): "papo" in ASCII.
 pub const APPLICATION_ID: i64 = 0x7061_706f;
@@ -44,6 +44,8 @@ const MIGRATIONS: &[&str] = &[
     moderation::MIGRATION,
     // 3 → 4: the full-text index of messages, filled from those already kept (see `search`).
     search::MIGRATION,
+    // 4 → 5: attachments and the messages that carry them (see `files`).
+    super::files::MIGRATION,
 ];
 
 /// The last schema version papo wrote without its mark: unmarked files up to it are
@@ -100,6 +102,7 @@ impl Store {
             .map_err(context("cannot set the busy timeout"))?;
         let mut store = Store {
             conn,
+            on_files_removed: None,
             condition: Default::default(),
             busy_timeout: super::BUSY_TIMEOUT,
             search_pool: None,

@@ -183,41 +183,65 @@ pub fn answer(conn: &Connection, job: &SearchJob) -> rusqlite::Result<String> {
          ORDER BY s.rowid DESC LIMIT ?4",
     )?;
     let expression = match_expression(&job.terms, &scopes);
-    let rows = query.query_map(
-        params![expression, room_ids, job.account, job.limit as i64],
-        |row| {
-            let id = row.get::<_, i64>(0)? as u64;
-            let room_id: Option<RoomId> = row.get(1)?;
-            let sender: String = row.get(2)?;
-            let recipient: Option<String> = row.get(3)?;
-            let text: String = row.get(4)?;
-            let ts = row.get::<_, i64>(5)? as u64;
-            let edited_ts = row.get::<_, Option<i64>>(6)?.map(|t| t as u64);
-            let json = match room_id {
+    type Row = (
+        u64,
+        Option<RoomId>,
+        String,
+        Option<String>,
+        String,
+        u64,
+        Option<u64>,
+    );
+    let rows: Vec<Row> = query
+        .query_map(
+            params![expression, room_ids, job.account, job.limit as i64],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)? as u64,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get::<_, i64>(5)? as u64,
+                    row.get::<_, Option<i64>>(6)?.map(|t| t as u64),
+                ))
+            },
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    // The messages' files, as every other message event carries them.
+    let files = super::files::files_json_for(conn, rows.iter().map(|row| row.0))?;
+    let found: Vec<String> = rows
+        .iter()
+        .map(|(id, room_id, sender, recipient, text, ts, edited_ts)| {
+            let (id, ts, edited_ts) = (*id, *ts, *edited_ts);
+            let files = files
+                .get(&id)
+                .and_then(|json| serde_json::from_str::<&RawValue>(json).ok());
+            match room_id {
                 Some(room_id) => Event::Message {
-                    room: rooms.get(&room_id).copied().unwrap_or_default(),
+                    room: rooms.get(room_id).copied().unwrap_or_default(),
                     id,
-                    from: &sender,
-                    text: &text,
+                    from: sender,
+                    text,
                     ts,
                     edited_ts,
+                    files,
                 }
                 .to_json(),
                 None => Event::Dm {
                     id,
-                    from: &sender,
+                    from: sender,
                     to: recipient.as_deref().unwrap_or_default(),
-                    text: &text,
+                    text,
                     ts,
                     edited_ts,
+                    files,
                     reference: None,
                 }
                 .to_json(),
-            };
-            Ok(json)
-        },
-    )?;
-    let found: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+            }
+        })
+        .collect();
     Ok(reply(job, &found))
 }
 
@@ -272,6 +296,7 @@ mod tests {
                     recipient_account: to,
                     text: text.into(),
                     ts: id,
+                    files: Vec::new(),
                 },
                 author: author.clone(),
                 ack: None,
@@ -420,6 +445,7 @@ mod tests {
                 recipient_account: None,
                 text: "depois de tudo".into(),
                 ts: 4,
+                files: Vec::new(),
             },
             author,
             ack: None,

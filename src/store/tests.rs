@@ -64,6 +64,7 @@ fn message(id: u64, text: &str, author: &Outbox) -> StoreJob {
             recipient_account: None,
             text: text.into(),
             ts: 1_764_000_000_000 + id,
+            files: Vec::new(),
         },
         author: author.clone(),
         ack: Some(Ref::Int(id as i64)),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod files;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -535,7 +536,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
 
 /// Reads the rest of a response body after its head: `len` bytes when the length is known
 /// (anything past it cut off), else until the server closes. Bounded by `WAIT`.
-fn read_body(s: &mut TcpStream, body: &mut Vec<u8>, len: Option<usize>) {
+pub fn read_body(s: &mut TcpStream, body: &mut Vec<u8>, len: Option<usize>) {
     let deadline = Instant::now() + WAIT;
     let mut chunk = [0u8; 8192];
     while len.is_none_or(|len| body.len() < len) {
@@ -927,12 +928,21 @@ impl TempDir {
         self.0.join(name).to_string_lossy().into_owned()
     }
 
-    /// Every byte SQLite left in the directory: the database and any side files (WAL, SHM).
+    /// Every byte papo left in the directory: the database, any side files (WAL, SHM),
+    /// and what is in directories beside them (the uploaded files).
     pub fn all_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(&self.0).unwrap() {
-            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        fn collect(dir: &std::path::Path, bytes: &mut Vec<u8>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    collect(&path, bytes);
+                } else {
+                    bytes.extend(std::fs::read(&path).unwrap());
+                }
+            }
         }
+        let mut bytes = Vec::new();
+        collect(&self.0, &mut bytes);
         bytes
     }
 }
