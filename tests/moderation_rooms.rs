@@ -393,3 +393,29 @@ fn delete_room_removes_it_for_everyone_with_its_messages() {
     let (mut caio, _) = Client::signed_in(server.addr, &caio_cookie);
     assert_eq!(join_reply(&mut caio, "efêmera")["type"], "joined");
 }
+
+#[test]
+fn joined_and_memberships_name_the_rooms_owner_so_every_device_knows_its_moderator() {
+    let s = server();
+    let (_admin, _) = account(&s, "Admin");
+    let (mut ana, ana_cookie) = account(&s, "Ana");
+    ana.create("clube", None);
+    assert_eq!(join_reply(&mut ana, "clube")["owner"], "Ana");
+    let (mut beto, _) = account(&s, "Beto");
+    assert_eq!(join_reply(&mut beto, "clube")["owner"], "Ana");
+    // A guest's room has no owner: only the admin moderates it.
+    let mut guest = Client::hello(s.addr, "Zé");
+    guest.create("praça", None);
+    let joined = join_reply(&mut beto, "praça");
+    assert!(joined["owner"].is_null(), "{joined}");
+    // Ana on another device learns it from `welcome.memberships`.
+    let (_other, welcome) = Client::signed_in(s.addr, &ana_cookie);
+    let clube = welcome["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["room"] == "clube")
+        .cloned()
+        .unwrap_or_else(|| panic!("{welcome}"));
+    assert_eq!(clube["owner"], "Ana", "{welcome}");
+}

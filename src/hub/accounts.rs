@@ -272,6 +272,7 @@ impl Hub {
                 Membership {
                     room: &room.name,
                     protected: room.is_protected(),
+                    owner: self.owner_name(room.id),
                     member_count: room.member_count(),
                     last_id: room.last_id(),
                     read_id,

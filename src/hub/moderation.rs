@@ -241,6 +241,12 @@ impl Hub {
     }
 
     /// A room an account made is that account's: kept behind the room's own creation.
+    /// The name of the account that owns room `index`, if an account made it.
+    pub(super) fn owner_name(&self, index: RoomId) -> Option<&str> {
+        let owner = *self.moderation.owners.get(&index)?;
+        self.registry.get(owner).map(|a| &*a.name)
+    }
+
     pub(super) fn note_owner(&mut self, conn: ConnId, index: RoomId) {
         let Some(account) = self.conns.get(&conn).and_then(|c| c.account) else {
             return;

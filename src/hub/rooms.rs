@@ -181,6 +181,7 @@ impl Hub {
         let json = Event::Joined {
             room: &room.name,
             protected: room.is_protected(),
+            owner: self.owner_name(index),
             member_count: room.member_count(),
             members,
             history,

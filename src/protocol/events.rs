@@ -17,6 +17,8 @@ pub struct RoomSummary<'a> {
 pub struct Membership<'a> {
     pub room: &'a str,
     pub protected: bool,
+    /// The account that made the room, its moderator beside the admin (null: a guest made it).
+    pub owner: Option<&'a str>,
     pub member_count: usize,
     pub last_id: u64,
     pub read_id: u64,
@@ -84,6 +86,9 @@ pub enum Event<'a> {
     Joined {
         room: &'a str,
         protected: bool,
+        /// The account that made the room (null: a guest made it), so a page knows who
+        /// moderates it on every device.
+        owner: Option<&'a str>,
         member_count: usize,
         members: Vec<&'a str>,
         history: Vec<&'a RawValue>,
