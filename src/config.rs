@@ -84,6 +84,9 @@ pub struct Config {
     /// 0 = no cap. Every `join` looks through its room's bans, and a room's owner could
     /// otherwise pile up bans on guest names without end.
     pub max_bans_per_room: usize,
+    /// With it, `GET /metrics` answers anyone who sends `Authorization: Bearer TOKEN`, and
+    /// only them; without it, only clients on this machine that came through no proxy.
+    pub metrics_token: Option<String>,
 }
 
 /// The operator's settings for attachments.
@@ -158,6 +161,7 @@ impl Default for Config {
             files: FilesConfig::default(),
             moderation_minute: Duration::from_secs(60),
             max_bans_per_room: 10_000,
+            metrics_token: None,
         }
     }
 }
@@ -186,6 +190,9 @@ pub enum Invocation {
     Invite { config: Config },
     /// Print the newest moderation actions (`papo audit [--limit N]`).
     Audit { config: Config, limit: usize },
+    /// Ask a running server's `/healthz` on this machine (`papo healthcheck`): exit 0 when it
+    /// answers 200. For container health checks, where the image has no curl.
+    Healthcheck { config: Config },
     /// Print the help text.
     Help,
 }
@@ -419,6 +426,12 @@ const FLAGS: &[Flag] = &[
         env: None,
         help: "take client address and https from X-Forwarded-For/-Proto",
     },
+    Flag {
+        name: "--metrics-token",
+        value: "TOKEN",
+        env: Some("PAPO_METRICS_TOKEN"),
+        help: "serve /metrics to anyone with Authorization: Bearer TOKEN (else loopback only)",
+    },
 ];
 
 /// Flags for tests, not in `--help`: they shorten the day the unattached-file sweep waits
@@ -467,6 +480,7 @@ pub fn help_text() -> String {
             "--files-dir" => "DB.files".into(),
             "--max-upload-mb" => (d.files.max_upload_bytes >> 20).to_string(),
             "--upload-quota-mb" => (d.files.upload_quota_bytes >> 20).to_string(),
+            "--metrics-token" => "none".into(),
             _ => String::new(),
         }
     };
@@ -480,7 +494,8 @@ pub fn help_text() -> String {
          papo user del NAME             delete an account\n       \
          papo user list                 list the accounts\n       \
          papo invite                    print a single-use registration code (7 days)\n       \
-         papo audit [--limit N]         the newest N moderation actions (default 50), newest first\n\n\
+         papo audit [--limit N]         the newest N moderation actions (default 50), newest first\n       \
+         papo healthcheck [FLAGS]       exit 0 if the server on --port answers /healthz\n\n\
          Commands on the database work while the server runs; it applies them within seconds.\n\nFlags:\n",
     );
     // The help texts start in one column, two spaces past the widest flag and its value.
@@ -524,6 +539,7 @@ where
     let mut user_command = None;
     let mut invite = false;
     let mut audit = None;
+    let mut healthcheck = false;
     match args.peek().map(String::as_str) {
         Some("backup") => {
             args.next();
@@ -543,6 +559,10 @@ where
         Some("audit") => {
             args.next();
             audit = Some(AUDIT_DEFAULT_LIMIT);
+        }
+        Some("healthcheck") => {
+            args.next();
+            healthcheck = true;
         }
         _ => {}
     }
@@ -592,6 +612,9 @@ where
     }
     if let Some(limit) = audit {
         return Ok(Invocation::Audit { config, limit });
+    }
+    if healthcheck {
+        return Ok(Invocation::Healthcheck { config });
     }
     Ok(match backup_out {
         Some(out) => Invocation::Backup { config, out },
@@ -712,6 +735,16 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         }
         "--files-sweep-secs" => {
             config.files.sweep_every = Duration::from_secs(number(name, value, 1, 1 << 32)?)
+        }
+        "--metrics-token" => {
+            // A header value: visible ASCII only, and long enough not to be guessed.
+            let ok = value.len() >= 16 && value.bytes().all(|b| b.is_ascii_graphic());
+            if !ok {
+                return Err(format!(
+                    "{name}: a token is at least 16 visible ASCII characters (no spaces)"
+                ));
+            }
+            config.metrics_token = Some(value.to_string());
         }
         _ => return Err(format!("unknown flag {name}")),
     }
@@ -954,6 +987,28 @@ mod tests {
             parse_args(&["--limit", "5"]).is_err(),
             "--limit is only for audit"
         );
+    }
+
+    #[test]
+    fn healthcheck_and_the_metrics_token_parse() {
+        match parse_args(&["healthcheck", "--port", "9000"]).unwrap() {
+            Invocation::Healthcheck { config } => assert_eq!(config.port, 9000),
+            other => panic!("{other:?}"),
+        }
+        let Invocation::Serve(c) = parse_args(&["--metrics-token", "0123456789abcdef"]).unwrap()
+        else {
+            panic!("expected serve")
+        };
+        assert_eq!(c.metrics_token.as_deref(), Some("0123456789abcdef"));
+        assert!(parse_args(&["--metrics-token", "short"]).is_err());
+        assert!(parse_args(&["--metrics-token", "with a space in it!"]).is_err());
+        let from_env = parse(std::iter::empty(), |k| {
+            (k == "PAPO_METRICS_TOKEN").then(|| "fedcba9876543210".to_string())
+        });
+        let Ok(Invocation::Serve(c)) = from_env else {
+            panic!("expected serve")
+        };
+        assert_eq!(c.metrics_token.as_deref(), Some("fedcba9876543210"));
     }
 
     #[test]

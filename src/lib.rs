@@ -12,11 +12,13 @@ pub mod config;
 pub mod files;
 mod frame;
 mod head;
+pub mod healthcheck;
 mod http;
 pub mod hub;
 pub mod ids;
 mod listener;
 mod memory;
+pub mod metrics;
 pub mod outbox;
 pub mod password;
 pub mod protocol;
@@ -80,6 +82,8 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     }
     let mut store = Store::open(&config.db)
         .map_err(|e| io::Error::other(format!("database {}: {e}", config.db)))?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    store.observe_commits(metrics.store_commit_seconds.clone());
     let loaded = store
         .load(room::RECENT_CAPACITY)
         .map_err(|e| io::Error::other(format!("database {}: {e}", config.db)))?;
@@ -128,6 +132,8 @@ pub fn start(mut config: Config) -> io::Result<Server> {
     let (hash_pool, _hash_threads) =
         accounts::hashing::HashPool::start(accounts::hashing::default_threads())?;
     let (hub_tx, hub_rx) = crossbeam_channel::bounded(HUB_QUEUE);
+    let queued = hub_rx.clone();
+    metrics.watch_hub_queue(move || queued.len());
     let api_hub = hub_tx.clone();
     let http = http::HttpServer::start(
         Arc::new(accounts::api::Api {
@@ -139,6 +145,8 @@ pub fn start(mut config: Config) -> io::Result<Server> {
             tarpit: accounts::api::Tarpit::start()?,
         }),
         store.health(),
+        metrics.clone(),
+        config.metrics_token.clone(),
     )?;
 
     let (store_tx, store_rx) = store::queue();
@@ -211,7 +219,8 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         .with_files(
             file_index,
             hub::files::FileSweep::new(config.files.unattached_after, config.files.sweep_every),
-        );
+        )
+        .with_metrics(metrics.clone());
     let hub_thread = std::thread::Builder::new()
         .name("papo-hub".into())
         .spawn(move || hub::run(hub, hub_rx, stored_rx))?;
@@ -234,7 +243,9 @@ pub fn start(mut config: Config) -> io::Result<Server> {
         &threads,
     )?;
     let trimmer = memory::Trimmer::start(memory::TRIM_PERIOD)?;
-    let shared = Arc::new(Shared::new(config, hub_tx, threads, http, writers, uploads));
+    let shared = Arc::new(Shared::new(
+        config, hub_tx, threads, http, writers, uploads, metrics,
+    ));
     let accepting = shared.clone();
     let accept_thread = std::thread::Builder::new()
         .name("papo-accept".into())

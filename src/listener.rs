@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::head::{self, HeadError};
 use crate::http::{self, HttpServer};
 use crate::hub::HubInput;
+use crate::metrics::{ConnKind, Limit, Metrics};
 use crate::threads::ThreadCount;
 use crate::upgrade::{self, Refusal};
 use crate::writer::WriterPool;
@@ -62,6 +63,8 @@ pub struct Shared {
     /// Uploads (`POST /api/files`), read from the socket as they stream in, and the stored
     /// files `GET /files/…` serves.
     pub uploads: Arc<crate::files::upload::Uploads>,
+    /// The operator's counters: connections open, sockets refused per address.
+    pub metrics: Arc<Metrics>,
     /// Every open client socket, so shutdown can close them all.
     sockets: Mutex<HashMap<u64, Arc<TcpStream>>>,
     /// Open sockets per client address, so one address cannot take them all.
@@ -82,6 +85,7 @@ impl Shared {
         http: HttpServer,
         writers: WriterPool,
         uploads: Arc<crate::files::upload::Uploads>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Shared {
             uploads,
@@ -92,6 +96,7 @@ impl Shared {
             threads,
             http,
             writers,
+            metrics,
             sockets: Mutex::new(HashMap::new()),
             websockets: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
@@ -173,6 +178,7 @@ fn admit(shared: &Shared, stream: &TcpStream, peer: SocketAddr) -> Option<Ticket
     let ticket = match shared.addresses.admit(peer.ip(), now) {
         Ok(ticket) => ticket,
         Err(refusal) => {
+            shared.metrics.rate_limited(Limit::AddressSockets);
             if let Some(unlogged) = refusal.log {
                 let max = shared.addresses.max();
                 log::warn!(
@@ -249,6 +255,7 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
     };
     // The first request is what the connection was opened for: no idle wait before it.
     let mut idle = None;
+    let mut open_http = None;
     let mut pipelined = Vec::new();
     loop {
         let read = head::read_head(&stream, pipelined, idle, shared.config.head_timeout);
@@ -265,8 +272,11 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
             // The WebSocket sets its own timeouts; none of ours may linger.
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_write_timeout(None);
-            return serve_websocket(shared, stream, head, id, client);
+            drop(open_http.take());
+            return serve_websocket(shared, stream, head, id, client, peer);
         }
+        // Counted as an HTTP connection from its first request until it closes or upgrades.
+        open_http.get_or_insert_with(|| shared.metrics.open(ConnKind::Http));
         if head.path == crate::files::http_upload::PATH {
             // Streamed to disk under a limit of its own (not read whole like other
             // bodies); the connection closes after the answer.
@@ -307,6 +317,7 @@ fn serve_websocket(
     head: head::Head,
     id: u64,
     client: head::ClientInfo,
+    peer: std::net::IpAddr,
 ) {
     let accept = match upgrade::check(&head, &shared.config.allow_origins) {
         Ok(accept) => accept,
@@ -327,11 +338,14 @@ fn serve_websocket(
     {
         return;
     }
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    log::info!("connection {id} opened from {peer}");
+    let _open = shared.metrics.open(ConnKind::WebSocket);
+    // The client's address, as limits see it: behind a trusted proxy, the one it forwarded.
+    let via = if client.addr == peer.to_canonical() {
+        String::new()
+    } else {
+        format!(" via {peer}")
+    };
+    log::info!("connection {id} opened from {}{via}", client.addr);
     let early = head.bytes[head.head_len..].to_vec();
     // A session cookie signs the connection in: one SHA-256 here, a map lookup on the hub,
     // no password hashing.

@@ -57,6 +57,18 @@ fn main() -> ExitCode {
         Invocation::Audit { config, limit } => {
             return finish(papo::store::moderation::audit(&config.db, limit))
         }
+        Invocation::Healthcheck { config } => {
+            return match papo::healthcheck::check(&config, papo::healthcheck::TIMEOUT) {
+                Ok(status) => {
+                    println!("papo: healthy ({status})");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("papo: unhealthy: {why}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Invocation::Serve(config) => config,
     };
     let level = config.log_level.parse().unwrap_or(log::LevelFilter::Info);

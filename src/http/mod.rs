@@ -16,6 +16,7 @@ pub mod respond;
 
 use crate::accounts::api;
 use crate::head::{self, BodyError, ClientInfo, Head};
+use crate::metrics::{access, Metrics};
 use crate::store::Health;
 use respond::After;
 use std::io::{self, Read, Write};
@@ -40,6 +41,11 @@ pub struct HttpServer {
     thread: Option<JoinHandle<()>>,
     /// The database's health, which `/healthz` reports.
     health: Health,
+    /// The operator's counters: `/metrics` serves them (an upload handler here counts each
+    /// kept file with `metrics.upload(bytes)`).
+    metrics: Arc<Metrics>,
+    /// `--metrics-token`: when set, the only way into `/metrics` (see `metrics::access`).
+    metrics_token: Option<String>,
 }
 
 /// What the connection does after a request.
@@ -60,8 +66,14 @@ pub struct Limits {
 impl HttpServer {
     /// Starts tiny_http on 127.0.0.1 with a port of its own; only the relay connects to it.
     /// `/api/` requests go to `api`; `/healthz` reports `health`: 503 while the database
-    /// cannot be written. The page's assets are prepared (hashed, gzipped) here, once.
-    pub fn start(api: Arc<crate::accounts::api::Api>, health: Health) -> io::Result<HttpServer> {
+    /// cannot be written; `/metrics` serves `metrics` to whoever may read it. The page's
+    /// assets are prepared (hashed, gzipped) here, once.
+    pub fn start(
+        api: Arc<crate::accounts::api::Api>,
+        health: Health,
+        metrics: Arc<Metrics>,
+        metrics_token: Option<String>,
+    ) -> io::Result<HttpServer> {
         assets::prepare();
         let server = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
         let addr = server
@@ -82,6 +94,8 @@ impl HttpServer {
             addr,
             thread: Some(thread),
             health,
+            metrics,
+            metrics_token,
         })
     }
 
@@ -167,12 +181,33 @@ impl HttpServer {
                 body,
                 after,
             )?;
+        } else if head.path == "/metrics" && self.may_read_metrics(stream, head) {
+            let headers = [
+                ("Content-Type", crate::metrics::CONTENT_TYPE),
+                ("Cache-Control", "no-store"),
+            ];
+            let body = self.metrics.render();
+            respond::simple(stream, head, 200, &headers, body.as_bytes(), after)?;
         } else if assets::exists(&head.path) {
             assets::serve(stream, head, &head.path, after)?;
         } else {
             respond::simple(stream, head, 404, &[text, nosniff], b"not found\n", after)?;
         }
         Ok(after)
+    }
+
+    /// Whether this request may read `/metrics`: the operator's token, or without one a
+    /// request straight from this machine (a loopback peer, no forwarding header). Anyone
+    /// else gets the 404 of a page that does not exist.
+    fn may_read_metrics(&self, stream: &TcpStream, head: &Head) -> bool {
+        let local = stream.peer_addr().is_ok_and(|peer| {
+            access::is_local(peer.ip(), head.headers.iter().map(|(n, _)| n.as_str()))
+        });
+        access::may_read(
+            local,
+            head.header("authorization"),
+            self.metrics_token.as_deref(),
+        )
     }
 
     /// Passes one API request (its body already read) to tiny_http, asking it to close

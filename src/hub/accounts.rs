@@ -13,6 +13,7 @@ use crate::accounts::registry::{unread, Session};
 use crate::accounts::{token, AccountId, Policy, Registration, SessionId};
 use crate::address_limit::ClientAddress;
 use crate::ids::{ConnId, RoomId};
+use crate::metrics::Limit;
 use crate::protocol::{
     fold, Conversation, ErrorCode, Event, ListQuery, Membership, ReadTarget, Ref, Rejection,
 };
@@ -212,12 +213,22 @@ impl Hub {
         let result = match account {
             Some(id) => {
                 self.give_back(&done.ticket.key, done.addr);
+                self.metrics.sign_ins.inc();
                 self.sign_in(done.conn, id, reference)
             }
-            None => Err(rejection(
-                ErrorCode::BadCredentials,
-                "wrong name or password",
-            )),
+            None => {
+                self.metrics.sign_in_failures.inc();
+                let name: String = done.ticket.key.chars().take(LOGGED_NAME_CHARS).collect();
+                log::info!(
+                    "sign-in failed for {name:?} from {} (connection {})",
+                    done.addr,
+                    done.conn
+                );
+                Err(rejection(
+                    ErrorCode::BadCredentials,
+                    "wrong name or password",
+                ))
+            }
         };
         if let Err(r) = result {
             self.reply_error(done.conn, &r, reference);
@@ -252,6 +263,14 @@ impl Hub {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
+        log::info!(
+            "connection {conn} signed in to account {name:?} ({})",
+            if c.session.is_some() {
+                "session cookie"
+            } else {
+                "password"
+            }
+        );
         c.name = Some(name);
         c.account = Some(account);
         self.online.entry(account).or_default().push(conn);
@@ -496,12 +515,13 @@ impl Hub {
         let key = fold(name.trim());
         let addr = ClientAddress::of(addr);
         let limits = &mut self.accounts;
-        limits
-            .address_failures
-            .take(&addr, now)
-            .map_err(|wait| ApiError::rate_limited(retry_secs(wait)))?;
+        if let Err(wait) = limits.address_failures.take(&addr, now) {
+            self.metrics.rate_limited(Limit::SignIn);
+            return Err(ApiError::rate_limited(retry_secs(wait)));
+        }
         if let Err(wait) = limits.name_failures.take(&key, now) {
             limits.address_failures.give_back(&addr);
+            self.metrics.rate_limited(Limit::SignIn);
             return Err(ApiError::rate_limited(retry_secs(wait)));
         }
         let account = self.registry.by_key(&key);
@@ -702,7 +722,10 @@ impl Hub {
                     self.accounts
                         .registrations
                         .take(&ClientAddress::of(client.addr), now)
-                        .map_err(|wait| ApiError::rate_limited(retry_secs(wait)))
+                        .map_err(|wait| {
+                            self.metrics.rate_limited(Limit::Registration);
+                            ApiError::rate_limited(retry_secs(wait))
+                        })
                 });
                 let _ = reply.send(answer);
             }
@@ -734,8 +757,10 @@ impl Hub {
                         self.persist(StoreJob::Account(AccountWrite::UseInvite(hash)));
                     }
                     self.start_session(id, token_hash, &client);
+                    self.metrics.sign_ins.inc();
                     log::info!(
-                        "account {name} registered{}",
+                        "account {name} registered from {}{}",
+                        client.addr,
                         if admin { " (admin)" } else { "" }
                     );
                     SignedIn { name, admin }
@@ -774,12 +799,16 @@ impl Hub {
                     Some(id) => {
                         self.give_back(&ticket.key, client.addr);
                         self.start_session(id, token_hash, &client);
-                        Ok(self.signed_in(id))
+                        self.metrics.sign_ins.inc();
+                        let who = self.signed_in(id);
+                        log::info!("account {} signed in from {}", who.name, client.addr);
+                        Ok(who)
                     }
                     None => {
                         // The name is the client's: escaped (no forged lines) and cut short.
                         let name: String = ticket.key.chars().take(LOGGED_NAME_CHARS).collect();
                         log::info!("sign-in failed for {name:?} from {}", client.addr);
+                        self.metrics.sign_in_failures.inc();
                         Err(ApiError::bad_credentials())
                     }
                 };
@@ -877,6 +906,7 @@ impl Hub {
                                 .is_some_and(|a| a.password_generation == generation)
                     });
                     let (Some(phc), true) = (new_phc, still) else {
+                        self.metrics.sign_in_failures.inc();
                         return Err(ApiError::bad_credentials());
                     };
                     self.give_back(&ticket.key, client.addr);

@@ -11,6 +11,7 @@ use super::Hub;
 use crate::address_limit::ClientAddress;
 use crate::config::Config;
 use crate::ids::ConnId;
+use crate::metrics::Limit;
 use crate::protocol::{ErrorCode, Rejection};
 use crate::ratelimit::RateLimiter;
 use std::collections::HashMap;
@@ -110,6 +111,7 @@ impl Hub {
         } else {
             ("on this connection", self.room_rules.per_connection)
         };
+        self.metrics.rate_limited(Limit::RoomCreation);
         Err(Rejection::new(
             ErrorCode::RateLimited,
             format!("at most {count} new rooms an hour {who}; try again later"),

@@ -48,7 +48,8 @@ impl Hub {
         }
     }
 
-    /// Queues one shared frame for every member of a room (but `except`).
+    /// Queues one shared frame for every member of a room (but `except`); returns how many
+    /// connections it was queued for.
     ///
     /// Every frame is queued before any writer is woken: a woken writer tends to preempt
     /// the hub, and waking as it goes would interleave the fan-out with the writes.
@@ -57,10 +58,12 @@ impl Hub {
         index: RoomId,
         frame: Arc<EncodedFrame>,
         except: Option<ConnId>,
-    ) {
+    ) -> usize {
         let members = || self.rooms[index].members().filter(|m| Some(*m) != except);
+        let mut queued = 0;
         for member in members() {
             if let Some(c) = self.conns.get(&member) {
+                queued += 1;
                 if c.outbox.push_unwoken(frame.clone()) == Push::Slow {
                     self.evicted.push(member);
                 }
@@ -71,5 +74,6 @@ impl Hub {
                 c.outbox.wake();
             }
         }
+        queued
     }
 }

@@ -44,7 +44,9 @@ impl Hub {
         self.rooms[index].message_ids.push(id);
         let sender_account = self.conns.get(&conn).and_then(|c| c.account);
         // Delivery does not wait for the disk; the ack does, so an acked message is kept.
-        self.broadcast(index, frame, None);
+        let delivered = self.broadcast(index, frame, None);
+        self.metrics.messages_in.inc();
+        self.metrics.deliveries_out.inc_by(delivered as u64);
         let Some(author) = self.conns.get(&conn).map(|c| c.outbox.clone()) else {
             return Ok(());
         };
@@ -157,15 +159,20 @@ impl Hub {
             Some(account) => self.conns_of_account(account),
             None => vec![conn],
         };
+        // The sender's own copy (with its ref) is a delivery too, as in a room.
+        let mut delivered = 1;
         for c in recipients
             .iter()
             .chain(senders.iter().filter(|c| !recipients.contains(c)))
         {
             if *c != conn {
                 self.send(*c, &copy);
+                delivered += 1;
             }
         }
         self.send(conn, &event(reference));
+        self.metrics.messages_in.inc();
+        self.metrics.deliveries_out.inc_by(delivered);
         if let (Some(sender_account), Some(recipient_account)) = (sender_account, recipient_account)
         {
             self.registry.note_dm(id, sender_account, recipient_account);

@@ -17,6 +17,7 @@ use crate::accounts::calls::AccountCall;
 use crate::accounts::registry::Registry;
 use crate::accounts::AccountId;
 use crate::ids::{ConnId, RoomId};
+use crate::metrics::{Limit, Metrics};
 use crate::outbox::{close_code, Outbox};
 use crate::password::{AttemptLimits, ConnAttempts, PasswordDone, PasswordJob, Secret};
 use crate::protocol::{fold, Command, ErrorCode, Ref, Rejection, Request};
@@ -169,6 +170,8 @@ pub struct Hub {
     file_sweep: files::FileSweep,
     /// Rooms' owners, bans and suspensions.
     moderation: moderation::Moderation,
+    /// The operator's counters (`/metrics`): the hub counts what it decides.
+    metrics: Arc<Metrics>,
 }
 
 impl Hub {
@@ -211,6 +214,7 @@ impl Hub {
             files: crate::files::index::FileIndex::default(),
             file_sweep: files::FileSweep::default(),
             moderation,
+            metrics: Arc::default(),
         };
         for stored in loaded.rooms {
             // Names written by an older papo may now be one name (stricter rules: Cyrillic
@@ -258,6 +262,25 @@ impl Hub {
         self
     }
 
+    /// The same hub counting into the server's metrics rather than a registry of its own.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Puts the hub's counts of users and rooms where `/metrics` reads them: two relaxed
+    /// stores per input, cheaper than keeping them right at every place that changes them.
+    fn publish_counts(&self) {
+        let users = self.names.len() + self.online.len();
+        self.metrics
+            .users_online
+            .set(i64::try_from(users).unwrap_or(i64::MAX));
+        let rooms = self.room_index.len();
+        self.metrics
+            .rooms
+            .set(i64::try_from(rooms).unwrap_or(i64::MAX));
+    }
+
     /// Handles one input; `now` drives presence windows and typing throttles.
     pub fn handle(&mut self, input: HubInput, now: Instant) {
         match input {
@@ -302,6 +325,9 @@ impl Hub {
                 reference,
                 rejection,
             } => {
+                if rejection.code == ErrorCode::RateLimited {
+                    self.metrics.rate_limited(Limit::Commands);
+                }
                 if self.is_checking(conn) {
                     let input = held::HeldInput::Refused {
                         rejection,
@@ -337,6 +363,7 @@ impl Hub {
             HubInput::Shutdown => self.shutdown(),
         }
         self.drop_evicted(now);
+        self.publish_counts();
     }
 
     /// When the hub has timed work next: a batch of presence changes, or a long-empty
@@ -368,6 +395,7 @@ impl Hub {
         }
         self.remove_idle_rooms(now);
         self.drop_evicted(now);
+        self.publish_counts();
     }
 
     /// Closes every connection: the server is stopping.

@@ -5,6 +5,7 @@
 
 use super::Hub;
 use crate::ids::{ConnId, RoomId};
+use crate::metrics::Limit;
 use crate::password::{
     AttemptLimits, Attempts, ClientAddress, PasswordDone, PasswordJob, Turns, VerifyJob,
 };
@@ -64,7 +65,10 @@ impl Hub {
         self.passwords
             .attempts
             .begin(&mut c.attempts, address, now)
-            .map_err(|limited| Rejection::new(ErrorCode::RateLimited, limited.message()))?;
+            .map_err(|limited| {
+                self.metrics.rate_limited(Limit::RoomPassword);
+                Rejection::new(ErrorCode::RateLimited, limited.message())
+            })?;
         let Access::Protected(secret) = &self.rooms[index].access else {
             return Ok(());
         };

@@ -106,6 +106,7 @@ impl Hub {
                 self.mark_idle(id, now_ms);
                 continue;
             }
+            log::info!("room {name:?} removed: no members and no messages for {after:?}");
             self.remove_room(id);
             removed += 1;
         }

@@ -31,6 +31,15 @@ impl Hub {
         self.check_room_limits(conn, now)?;
         let id = self.next_room_id;
         let creator = self.name_of(conn).unwrap_or_default().to_string();
+        // Who made which room, never its password.
+        log::info!(
+            "room {name:?} created by {creator} (connection {conn}, {})",
+            if password.is_empty() {
+                "public"
+            } else {
+                "with a password"
+            }
+        );
         let record = StoreJob::CreateRoom(NewRoom {
             id,
             name: name.clone(),

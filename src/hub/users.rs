@@ -49,6 +49,7 @@ impl Hub {
             ));
         }
         let name: Arc<str> = name.into();
+        log::info!("connection {conn} is {name:?}, a guest");
         self.names.insert(key, conn);
         let since = self.last_message_id;
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -100,7 +101,12 @@ impl Hub {
 
     pub(super) fn drop_evicted(&mut self, now: Instant) {
         while let Some(conn) = self.evicted.pop() {
+            // A connection found slow twice in one input is dropped (and counted) once.
+            if !self.conns.contains_key(&conn) {
+                continue;
+            }
             log::info!("connection {conn} dropped as a slow consumer");
+            self.metrics.slow_consumer_drops.inc();
             self.remove_conn(conn, now);
         }
     }

@@ -259,9 +259,17 @@ pub struct Store {
     /// Where searches go once their turn comes; `None` answers them on this thread (a
     /// `:memory:` database, which no other connection can open).
     search_pool: Option<crossbeam_channel::Sender<search::SearchJob>>,
+    /// Where each transaction's time goes (`papo_store_commit_seconds`), once the server
+    /// asks for it; the operator's commands and the tests keep none.
+    commit_seconds: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 impl Store {
+    /// Records how long each transaction takes, from begin to commit, in `histogram`.
+    pub fn observe_commits(&mut self, histogram: prometheus_client::metrics::histogram::Histogram) {
+        self.commit_seconds = Some(histogram);
+    }
+
     /// The flag `/healthz` reads.
     pub fn health(&self) -> Health {
         self.condition.health.clone()
@@ -420,6 +428,7 @@ impl Store {
             culprit,
             failure: Failure::of(&e),
         };
+        let began = Instant::now();
         let tx = self.conn.transaction().map_err(|e| cancelled(None, e))?;
         let mut results = Vec::with_capacity(attempt.len());
         let mut removed = files::Removed::new();
@@ -456,6 +465,9 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| cancelled(None, e))?;
+        if let Some(histogram) = &self.commit_seconds {
+            histogram.observe(began.elapsed().as_secs_f64());
+        }
         Ok((results, removed))
     }
 

@@ -106,6 +106,7 @@ impl Store {
             condition: Default::default(),
             busy_timeout: super::BUSY_TIMEOUT,
             search_pool: None,
+            commit_seconds: None,
         };
         store.migrate(found, marked)?;
         // A message must belong to a room that is kept: a room the store could not keep is
