@@ -270,3 +270,24 @@ fn healthcheck_exits_0_for_a_healthy_server_and_1_otherwise() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("cannot connect"), "{out}");
 }
+
+#[test]
+fn healthcheck_finds_a_server_on_every_interface_through_host_and_port() {
+    // As in the container image: HOST=0.0.0.0 and the platform's PORT, no flags.
+    let server = TestServer::start(papo::Config {
+        host: "0.0.0.0".into(),
+        ..test_config()
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_papo"))
+        .arg("healthcheck")
+        .env("HOST", "0.0.0.0")
+        .env("PORT", server.addr.port().to_string())
+        .output()
+        .expect("papo runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", server.addr.port())),
+        "{text}"
+    );
+}
