@@ -183,11 +183,7 @@ fn the_counters_follow_what_happens() {
 
 #[test]
 fn sign_ins_failures_and_limits_are_counted() {
-    let server = TestServer::start(papo::Config {
-        rate_limit: 1,
-        rate_burst: 1,
-        ..test_config()
-    });
+    let server = TestServer::default_config();
     register(server.addr, "Clara", "senha-boa-123");
     let wrong = api_post(
         server.addr,
@@ -203,11 +199,24 @@ fn sign_ins_failures_and_limits_are_counted() {
         None,
     );
     assert_eq!(right.status, 200);
+    // A bot signs in on the WebSocket with its password, and fails once.
+    let mut bot = Client::connect(server.addr);
+    bot.expect_error(
+        json!({"type": "hello", "name": "Clara", "password": "senha-errada"}),
+        "bad_credentials",
+    );
+    bot.send(json!({"type": "hello", "name": "Clara", "password": "senha-boa-123"}));
+    bot.expect_type("welcome");
     let (_, text) = scrape(server.addr, &[]);
     // Registering signs in too.
-    assert_eq!(sample(&text, "papo_sign_ins_total"), Some(2.0), "{text}");
-    assert_eq!(sample(&text, "papo_sign_in_failures_total"), Some(1.0));
+    assert_eq!(sample(&text, "papo_sign_ins_total"), Some(3.0), "{text}");
+    assert_eq!(sample(&text, "papo_sign_in_failures_total"), Some(2.0));
 
+    let server = TestServer::start(papo::Config {
+        rate_limit: 1,
+        rate_burst: 1,
+        ..test_config()
+    });
     let mut dani = Client::connect(server.addr);
     for _ in 0..3 {
         dani.send(json!({"type": "list"}));

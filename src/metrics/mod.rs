@@ -106,8 +106,8 @@ pub struct Metrics {
     /// Copies of those messages queued for recipients (a room message to 100 members is
     /// 100 deliveries).
     pub deliveries_out: Counter,
-    /// Successful sign-ins to an account: login, `hello` with a password or a session
-    /// cookie, registration.
+    /// Successful sign-ins with a password (login, `hello` with a password) and
+    /// registrations; a connection resuming by its session cookie is not one.
     pub sign_ins: Counter,
     /// Sign-ins refused for a wrong name or password.
     pub sign_in_failures: Counter,
@@ -171,13 +171,13 @@ impl Metrics {
         let sign_ins = Counter::default();
         registry.register(
             "sign_ins",
-            "Successful sign-ins to accounts (login, hello with a password or a session, registration)",
+            "Successful sign-ins with a password (login, hello with a password) and registrations",
             sign_ins.clone(),
         );
         let sign_in_failures = Counter::default();
         registry.register(
             "sign_in_failures",
-            "Sign-ins refused for a wrong name or password",
+            "Sign-ins refused for a wrong name or password (a password change's current one too)",
             sign_in_failures.clone(),
         );
         let limited = Family::<Kind, Counter>::default();
