@@ -300,3 +300,33 @@ fn healthcheck_finds_a_server_on_every_interface_through_host_and_port() {
         "{text}"
     );
 }
+
+#[test]
+fn moderation_actions_are_counted_by_action() {
+    let server = TestServer::default_config();
+    let cookie = register(server.addr, "Ana", "senha-boa-123");
+    let (mut ana, _) = Client::signed_in(server.addr, &cookie);
+    ana.join("clube", None);
+    let mut caio = Client::member(server.addr, "Caio", "clube");
+    let (ack, _) = ana.text_ref("clube", "oi", json!("t"));
+    let id = ack["id"].clone();
+    let edited = ana.request(json!({"type": "edit", "id": id, "text": "olá"}), json!("e"));
+    assert_eq!(edited["type"], "edited", "{edited}");
+    let kicked = ana.request(
+        json!({"type": "kick", "room": "clube", "user": "Caio"}),
+        json!("k"),
+    );
+    assert_eq!(kicked["type"], "kicked", "{kicked}");
+    caio.recv_until(|v| v["type"] == "kicked");
+
+    let (_, text) = scrape(server.addr, &[]);
+    let count = |action: &str| {
+        sample(
+            &text,
+            &format!("papo_moderation_actions_total{{action=\"{action}\"}}"),
+        )
+    };
+    assert_eq!(count("edit"), Some(1.0), "{text}");
+    assert_eq!(count("kick"), Some(1.0), "{text}");
+    assert_eq!(count("ban"), Some(0.0), "{text}");
+}

@@ -283,9 +283,9 @@ impl Hub {
     }
 
     /// Every moderation action ends here: one info line (who did what to whom; never
-    /// message text), and a row in the audit table. Counting actions for metrics belongs
-    /// here too.
+    /// message text), a row in the audit table, and one in `papo_moderation_actions_total`.
     pub(super) fn record(&mut self, entry: AuditEntry) {
+        self.metrics.moderation(entry.action);
         log::info!(
             "moderation: {:?} {} {}{}{}{}",
             entry.actor,
