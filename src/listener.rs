@@ -282,6 +282,7 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, id: u64) {
             // bodies); the connection closes after the answer.
             return crate::files::http_upload::serve(
                 &shared.uploads,
+                &shared.metrics,
                 &stream,
                 &head,
                 &shared.config.allow_origins,

@@ -349,3 +349,22 @@ fn each_request_on_a_kept_alive_connection_is_judged_by_its_own_headers() {
     assert!(second.starts_with("HTTP/1.1 404"), "{second}");
     assert!(!second.contains("papo_"), "{second}");
 }
+
+#[test]
+fn a_kept_upload_is_counted_with_its_bytes() {
+    let dir = TempDir::new("metrics-uploads");
+    let server = TestServer::start(files::files_config(&dir));
+    let cookie = files::account(server.addr, "Ana");
+    let body = b"not a picture, just some bytes of a note\n".repeat(10);
+    let reply = files::uploaded(server.addr, &cookie, "nota.txt", &body);
+    let size = reply["size"].as_f64().expect("size");
+    wait_for(server.addr, "papo_uploads_total", 1.0);
+    wait_for(server.addr, "papo_upload_bytes_total", size);
+    // A refused upload (no session) is not counted.
+    assert_eq!(
+        files::upload(server.addr, "papo_session=nope", "x.txt", b"x").status,
+        401
+    );
+    let (_, text) = scrape(server.addr, &[]);
+    assert_eq!(sample(&text, "papo_uploads_total"), Some(1.0), "{text}");
+}

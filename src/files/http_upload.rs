@@ -10,6 +10,7 @@ use crate::accounts::calls::ApiError;
 use crate::accounts::token;
 use crate::head::Head;
 use crate::http::respond::{self, After};
+use crate::metrics::Metrics;
 use serde_json::json;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -19,16 +20,21 @@ use std::time::Duration;
 pub const PATH: &str = "/api/files";
 
 /// Answers one upload request on `stream`, whose head is `head`, and closes the
-/// connection (what is left of a refused body is not read).
+/// connection (what is left of a refused body is not read). A kept upload is counted in
+/// `metrics` (`uploads`, `upload_bytes`).
 pub fn serve(
     uploads: &Uploads,
+    metrics: &Metrics,
     stream: &TcpStream,
     head: &Head,
     allow_origins: &[String],
     idle: Duration,
 ) {
     let answer = match handle(uploads, stream, head, allow_origins, idle) {
-        Ok(summary) => (201, serde_json::to_value(summary).unwrap_or_default(), None),
+        Ok(summary) => {
+            metrics.upload(summary.size);
+            (201, serde_json::to_value(summary).unwrap_or_default(), None)
+        }
         Err(e) => {
             let mut body = json!({"code": e.code, "message": e.message});
             if let Some(secs) = e.retry_after {
