@@ -103,6 +103,8 @@ impl Store {
             condition: Default::default(),
             busy_timeout: super::BUSY_TIMEOUT,
             search_pool: None,
+            unindexed: 0,
+            index_after: std::time::Instant::now(),
         };
         store.migrate(found, marked)?;
         // A message must belong to a room that is kept: a room the store could not keep is
