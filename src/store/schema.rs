@@ -114,6 +114,14 @@ impl Store {
             .conn
             .pragma_update(None, "foreign_keys", true)
             .map_err(context("cannot turn on foreign keys"))?;
+        // For benchmarks only: a build made with PAPO_BENCH_NO_SEARCH_INDEX set (at compile
+        // time) keeps no search index, to measure what the index costs the whole server.
+        if option_env!("PAPO_BENCH_NO_SEARCH_INDEX").is_some() {
+            store
+                .conn
+                .execute_batch(super::search::DROP_FOR_BENCH)
+                .map_err(context("cannot drop the search index"))?;
+        }
         Ok(store)
     }
 

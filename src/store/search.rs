@@ -72,9 +72,19 @@ pub const MIGRATION: &str = "CREATE VIEW message_search_source AS
              SELECT id, text, scope FROM message_search_source WHERE id = new.id;
      END;";
 
+/// Takes the index and its triggers away, for benchmarks that compare the server without
+/// it (a build made with `PAPO_BENCH_NO_SEARCH_INDEX`, see `Store::open`); searches then
+/// fail with `unavailable`.
+pub const DROP_FOR_BENCH: &str = "DROP TRIGGER IF EXISTS message_search_insert;
+     DROP TRIGGER IF EXISTS message_search_delete;
+     DROP TRIGGER IF EXISTS message_search_update_old;
+     DROP TRIGGER IF EXISTS message_search_update_new;
+     DROP TABLE IF EXISTS message_search;";
+
 /// Indexes the oldest `at_most` messages waiting in the queue, in one statement (see
 /// `MIGRATION`), and takes them out of it; how many it indexed. The caller's transaction
-/// makes both one change.
+/// makes both one change. `CROSS JOIN` keeps the queue the outer loop: otherwise SQLite
+/// carries `id <= ?1` over to `messages` and walks every message up to there.
 pub(super) fn index_pending(conn: &Connection, at_most: usize) -> rusqlite::Result<usize> {
     let last: Option<i64> = conn
         .prepare_cached(
@@ -87,7 +97,7 @@ pub(super) fn index_pending(conn: &Connection, at_most: usize) -> rusqlite::Resu
     conn.prepare_cached(
         "INSERT INTO message_search(rowid, text, scope)
          SELECT s.id, s.text, s.scope
-         FROM message_search_pending p JOIN message_search_source s ON s.id = p.id
+         FROM message_search_pending p CROSS JOIN message_search_source s ON s.id = p.id
          WHERE p.id <= ?1",
     )?
     .execute([last])?;
