@@ -303,98 +303,104 @@ fn main() {
         loadavg()
     );
 
-    let built = build(&db, messages);
-    let reader = Connection::open_with_flags(
-        &db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .expect("read-only connection");
-    let stored: i64 = reader
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
-    let mine: i64 = reader
-        .query_row(
-            &format!(
-                "SELECT count(*) FROM messages WHERE room_id IN ({})",
-                MY_ROOMS.map(|r| r.to_string()).join(",")
-            ),
-            [],
-            |r| r.get(0),
+    let writes_only = args.iter().any(|a| a == "--writes-only");
+    let (mut p50, mut p99, mut stored) = (0.0, 0.0, 0);
+    if !writes_only {
+        let built = build(&db, messages);
+        let reader = Connection::open_with_flags(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .unwrap();
-    match built {
-        Some(took) => println!(
-            "built {db}: {stored} messages in {:.0} s ({:.0}/s, through Store::apply)",
-            took.as_secs_f64(),
-            stored as f64 / took.as_secs_f64()
-        ),
-        None => println!("reusing {db}: {stored} messages"),
-    }
-    println!(
-        "the searching user: {} rooms holding {mine} messages, and account {ME}'s DMs",
-        MY_ROOMS.len()
-    );
+        .expect("read-only connection");
+        stored = reader
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        let mine: i64 = reader
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM messages WHERE room_id IN ({})",
+                    MY_ROOMS.map(|r| r.to_string()).join(",")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        match built {
+            Some(took) => println!(
+                "built {db}: {stored} messages in {:.0} s ({:.0}/s, through Store::apply)",
+                took.as_secs_f64(),
+                stored as f64 / took.as_secs_f64()
+            ),
+            None => println!("reusing {db}: {stored} messages"),
+        }
+        println!(
+            "the searching user: {} rooms holding {mine} messages, and account {ME}'s DMs",
+            MY_ROOMS.len()
+        );
 
-    let kinds: &[(&str, &[&str])] = &[
-        ("common word", &["de", "que", "não", "the", "pra", "você"]),
-        ("common prefix", &["co", "pr", "jog", "mens", "tra", "se"]),
-        (
-            "rare word",
-            &[
-                &rare_word(20_000),
-                &rare_word(31_337),
-                &rare_word(45_000),
-                "xadrez",
-            ],
-        ),
-        ("rare prefix", &["zuxa", "vive", "xaxa", "calo"]),
-        (
-            "two words",
-            &["bora jogar", "erro servidor", "the game", "acao hoje"],
-        ),
-        ("one letter", &["a", "e", "x"]),
-        (
-            "common word 4+",
-            &["isso", "você", "quando", "jogar", "muito", "agora"],
-        ),
-    ];
-    // Wall time is what a person waits; the thread's CPU time is the same search without
-    // the time other programs on a shared machine took the core from it.
-    println!(
-        "{:<16} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "query", "found", "p50 ms", "p99 ms", "max ms", "cpu p50", "cpu p99"
-    );
-    let (mut all, mut all_cpu) = (Vec::new(), Vec::new());
-    for (kind, queries) in kinds {
-        let (mut times, mut cpu) = (Vec::new(), Vec::new());
-        let mut found = 0;
-        for round in 0..40 {
-            for q in queries.iter() {
-                let (took, used, n) = one_search(&reader, q);
-                if round == 0 {
-                    found += n;
-                }
-                // The first round warms the cache, as a running server's would be.
-                if round > 0 {
-                    times.push(took);
-                    cpu.push(used);
+        let kinds: &[(&str, &[&str])] = &[
+            ("common word", &["de", "que", "não", "the", "pra", "você"]),
+            ("common prefix", &["co", "pr", "jog", "mens", "tra", "se"]),
+            (
+                "rare word",
+                &[
+                    &rare_word(20_000),
+                    &rare_word(31_337),
+                    &rare_word(45_000),
+                    "xadrez",
+                ],
+            ),
+            ("rare prefix", &["zuxa", "vive", "xaxa", "calo"]),
+            (
+                "two words",
+                &["bora jogar", "erro servidor", "the game", "acao hoje"],
+            ),
+            ("one letter", &["a", "e", "x"]),
+            (
+                "common word 4+",
+                &["isso", "você", "quando", "jogar", "muito", "agora"],
+            ),
+        ];
+        // Wall time is what a person waits; the thread's CPU time is the same search without
+        // the time other programs on a shared machine took the core from it.
+        println!(
+            "{:<16} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "query", "found", "p50 ms", "p99 ms", "max ms", "cpu p50", "cpu p99"
+        );
+        let (mut all, mut all_cpu) = (Vec::new(), Vec::new());
+        for (kind, queries) in kinds {
+            let (mut times, mut cpu) = (Vec::new(), Vec::new());
+            let mut found = 0;
+            for round in 0..40 {
+                for q in queries.iter() {
+                    let (took, used, n) = one_search(&reader, q);
+                    if round == 0 {
+                        found += n;
+                    }
+                    // The first round warms the cache, as a running server's would be.
+                    if round > 0 {
+                        times.push(took);
+                        cpu.push(used);
+                    }
                 }
             }
+            all.extend(times.iter().copied());
+            all_cpu.extend(cpu.iter().copied());
+            let (p50, p99, max) = percentiles(&mut times);
+            let (c50, c99, _) = percentiles(&mut cpu);
+            println!(
+                "{kind:<16} {found:>6} {p50:>9.3} {p99:>9.3} {max:>9.3} {c50:>9.3} {c99:>9.3}"
+            );
         }
-        all.extend(times.iter().copied());
-        all_cpu.extend(cpu.iter().copied());
-        let (p50, p99, max) = percentiles(&mut times);
-        let (c50, c99, _) = percentiles(&mut cpu);
-        println!("{kind:<16} {found:>6} {p50:>9.3} {p99:>9.3} {max:>9.3} {c50:>9.3} {c99:>9.3}");
+        let max;
+        (p50, p99, max) = percentiles(&mut all);
+        let (c50, c99, _) = percentiles(&mut all_cpu);
+        println!(
+            "{:<16} {:>6} {p50:>9.3} {p99:>9.3} {max:>9.3} {c50:>9.3} {c99:>9.3}",
+            "all", ""
+        );
+        drop(reader);
     }
-    let (p50, p99, max) = percentiles(&mut all);
-    let (c50, c99, _) = percentiles(&mut all_cpu);
-    println!(
-        "{:<16} {:>6} {p50:>9.3} {p99:>9.3} {max:>9.3} {c50:>9.3} {c99:>9.3}",
-        "all", ""
-    );
-    drop(reader);
-
     // Write rate, with and without the index, alternating so machine load hits both alike.
     let dir = std::path::Path::new(&db).parent().unwrap().to_path_buf();
     let file = dir.join("write.db").to_string_lossy().into_owned();
@@ -485,6 +491,7 @@ fn build(db: &str, messages: u64) -> Option<Duration> {
     }
     let start = Instant::now();
     let mut store = Store::open(&partial).expect("open");
+    fts_variant(&mut store);
     store.apply(
         (1..=ROOMS)
             .map(|id| {
@@ -562,6 +569,9 @@ fn write_rate(path: &str, count: u64, index: bool) -> (f64, f64) {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
     let mut store = Store::open(path).expect("open");
+    if index {
+        fts_variant(&mut store);
+    }
     if !index {
         store
             .connection()
@@ -583,11 +593,32 @@ fn write_rate(path: &str, count: u64, index: bool) -> (f64, f64) {
     let mut texts = Texts::new(7);
     let (start, cpu) = (Instant::now(), thread_cpu());
     append(&mut store, count, |_| (Some(1), None, texts.next()));
+    // Counted too: the messages still waiting for the index, indexed as the idle store
+    // thread would, so the rate is of messages committed and indexed.
+    while store.has_unindexed() {
+        store.index_while_idle();
+    }
     let used = thread_cpu() - cpu;
     (
         count as f64 / start.elapsed().as_secs_f64(),
         used.as_secs_f64() * 1e6 / count as f64,
     )
+}
+
+/// Experiment only: `PAPO_BENCH_FTS="prefix='3', columnsize=0"` recreates the index with
+/// other FTS5 options before anything is written.
+fn fts_variant(store: &mut Store) {
+    if let Ok(options) = std::env::var("PAPO_BENCH_FTS") {
+        store
+            .connection()
+            .execute_batch(&format!(
+                "DROP TABLE message_search;
+                 CREATE VIRTUAL TABLE message_search USING fts5(text, scope,
+                     content = 'message_search_source', content_rowid = 'id',
+                     tokenize = 'unicode61 remove_diacritics 2', {options});"
+            ))
+            .expect("fts variant");
+    }
 }
 
 fn loadavg() -> String {

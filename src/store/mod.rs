@@ -59,6 +59,14 @@ const BUSY_TIMEOUT_FAILING: Duration = Duration::from_millis(100);
 /// write of its own, so `/healthz` turns back to 200 without traffic (a load balancer
 /// that stopped sending any would otherwise never see the recovery).
 const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// Messages indexed for search in one transaction while the store has nothing else to do:
+/// a job arriving meanwhile waits for it (a few milliseconds, see `search::MIGRATION`).
+const INDEX_CHUNK: usize = 1024;
+/// Messages left waiting for the index at most. Past it each batch indexes as many as it
+/// adds, as if indexing were on the commit path, so a server written to faster than it can
+/// index stays this far behind, and a search (which first indexes everything before it)
+/// waits for this many at most.
+const MAX_UNINDEXED: usize = 8192;
 
 /// Why the store cannot open or load a database.
 #[derive(Debug)]
@@ -262,6 +270,11 @@ pub struct Store {
     /// Where each transaction's time goes (`papo_store_commit_seconds`), once the server
     /// asks for it; the operator's commands and the tests keep none.
     commit_seconds: Option<prometheus_client::metrics::histogram::Histogram>,
+    /// Messages committed but not yet in the search index (counted, so that the store
+    /// thread knows without a query whether it has indexing to do when idle).
+    unindexed: usize,
+    /// When indexing in idle time failed, not before then again (rather than spin).
+    index_after: Instant,
 }
 
 impl Store {
@@ -299,12 +312,11 @@ impl Store {
             "cannot write to the database (papo must: check the file's and its directory's \
              permissions, and the free disk space)",
         ))?;
-        // Messages another program added to the file wait in the queue for the index.
-        let indexed = self.conn.transaction().and_then(|tx| {
-            search::index_pending(&tx)?;
-            tx.commit()
-        });
-        indexed.map_err(context("cannot index messages for search"))?;
+        // Messages another program added to the file, or left waiting at the last stop,
+        // are indexed while the store is idle.
+        self.unindexed = search::pending_count(&self.conn).map_err(context(
+            "cannot read the messages waiting for the search index",
+        ))?;
         Ok(Loaded {
             rooms,
             last_message_id,
@@ -450,17 +462,33 @@ impl Store {
                 Err(e) => return Err(cancelled(Some(i), e)),
             }
         }
-        // New messages join the search index with their batch: one statement for all of
-        // them (see `search::MIGRATION`). If that fails alone, the messages are kept all
-        // the same and wait in the queue for the next batch.
-        if attempt
+        // New messages wait for the index until the store is idle (`index_while_idle`),
+        // unless a search in this batch must see them, or more than `MAX_UNINDEXED` would
+        // wait. If indexing fails alone, the messages are kept all the same and wait.
+        let appended = attempt
             .iter()
-            .any(|&i| matches!(jobs[i], StoreJob::Append { .. }))
-        {
-            if let Err(e) = in_savepoint(&tx, search::index_pending) {
+            .filter(|&&i| matches!(jobs[i], StoreJob::Append { .. }))
+            .count();
+        let searches = attempt
+            .iter()
+            .any(|&i| matches!(jobs[i], StoreJob::Search(_)));
+        let waiting = self.unindexed + appended;
+        let index_now = if searches {
+            usize::MAX
+        } else {
+            waiting.saturating_sub(MAX_UNINDEXED)
+        };
+        let mut indexed = 0;
+        if index_now > 0 {
+            let index = |conn: &Connection| {
+                indexed = search::index_pending(conn, index_now)?;
+                Ok(())
+            };
+            if let Err(e) = in_savepoint(&tx, index) {
                 if tx.is_autocommit() {
                     return Err(cancelled(None, e));
                 }
+                indexed = 0;
                 log::warn!("new messages wait to be indexed for search: {e}");
             }
         }
@@ -468,7 +496,38 @@ impl Store {
         if let Some(histogram) = &self.commit_seconds {
             histogram.observe(began.elapsed().as_secs_f64());
         }
+        // Fewer indexed than asked means the queue is empty.
+        self.unindexed = if indexed < index_now {
+            0
+        } else {
+            waiting.saturating_sub(indexed)
+        };
         Ok((results, removed))
+    }
+
+    /// Whether `index_while_idle` has work to do now.
+    pub fn has_unindexed(&self) -> bool {
+        self.unindexed > 0 && Instant::now() >= self.index_after
+    }
+
+    /// Indexes up to `INDEX_CHUNK` of the messages waiting for the search index, in a
+    /// transaction of its own: the store thread's work when no job waits, so a server
+    /// that is not written to flat out never indexes on its commit path.
+    pub fn index_while_idle(&mut self) {
+        self.wait_for_locks(BUSY_TIMEOUT);
+        let indexed = self.conn.transaction().and_then(|tx| {
+            let indexed = search::index_pending(&tx, INDEX_CHUNK)?;
+            tx.commit()?;
+            Ok(indexed)
+        });
+        match indexed {
+            Ok(n) if n < INDEX_CHUNK => self.unindexed = 0,
+            Ok(n) => self.unindexed = self.unindexed.saturating_sub(n).max(1),
+            Err(e) => {
+                log::warn!("cannot index messages for search now: {e}");
+                self.index_after = Instant::now() + PROBE_EVERY;
+            }
+        }
     }
 
     /// While the database is failing and nothing else comes: one small write, which
@@ -734,6 +793,11 @@ pub fn run(
                     Err(e) => log::warn!("cannot read account changes: {e}"),
                 }
             }
+        }
+        // Idle with messages to index: index a chunk, and look again.
+        if store.has_unindexed() && jobs.is_empty() {
+            store.index_while_idle();
+            continue;
         }
         let first = match jobs.recv_deadline(next_poll) {
             Ok(job) => job,

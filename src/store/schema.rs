@@ -107,6 +107,8 @@ impl Store {
             busy_timeout: super::BUSY_TIMEOUT,
             search_pool: None,
             commit_seconds: None,
+            unindexed: 0,
+            index_after: std::time::Instant::now(),
         };
         store.migrate(found, marked)?;
         // A message must belong to a room that is kept: a room the store could not keep is
@@ -116,6 +118,14 @@ impl Store {
             .conn
             .pragma_update(None, "foreign_keys", true)
             .map_err(context("cannot turn on foreign keys"))?;
+        // For benchmarks only: a build made with PAPO_BENCH_NO_SEARCH_INDEX set (at compile
+        // time) keeps no search index, to measure what the index costs the whole server.
+        if option_env!("PAPO_BENCH_NO_SEARCH_INDEX").is_some() {
+            store
+                .conn
+                .execute_batch(super::search::DROP_FOR_BENCH)
+                .map_err(context("cannot drop the search index"))?;
+        }
         Ok(store)
     }
 

@@ -72,18 +72,45 @@ pub const MIGRATION: &str = "CREATE VIEW message_search_source AS
              SELECT id, text, scope FROM message_search_source WHERE id = new.id;
      END;";
 
-/// Indexes the messages queued since the last time, in one statement (see `MIGRATION`),
-/// and empties the queue. Runs inside the batch's transaction, after its jobs.
-pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+/// Takes the index and its triggers away, for benchmarks that compare the server without
+/// it (a build made with `PAPO_BENCH_NO_SEARCH_INDEX`, see `Store::open`); searches then
+/// fail with `unavailable`.
+pub const DROP_FOR_BENCH: &str = "DROP TRIGGER IF EXISTS message_search_insert;
+     DROP TRIGGER IF EXISTS message_search_delete;
+     DROP TRIGGER IF EXISTS message_search_update_old;
+     DROP TRIGGER IF EXISTS message_search_update_new;
+     DROP TABLE IF EXISTS message_search;";
+
+/// Indexes the oldest `at_most` messages waiting in the queue, in one statement (see
+/// `MIGRATION`), and takes them out of it; how many it indexed. The caller's transaction
+/// makes both one change. `CROSS JOIN` keeps the queue the outer loop: otherwise SQLite
+/// carries `id <= ?1` over to `messages` and walks every message up to there.
+pub(super) fn index_pending(conn: &Connection, at_most: usize) -> rusqlite::Result<usize> {
+    let last: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(id) FROM (SELECT id FROM message_search_pending ORDER BY id LIMIT ?1)",
+        )?
+        .query_row([at_most as i64], |r| r.get(0))?;
+    let Some(last) = last else {
+        return Ok(0);
+    };
     conn.prepare_cached(
         "INSERT INTO message_search(rowid, text, scope)
          SELECT s.id, s.text, s.scope
-         FROM message_search_pending p JOIN message_search_source s ON s.id = p.id",
+         FROM message_search_pending p CROSS JOIN message_search_source s ON s.id = p.id
+         WHERE p.id <= ?1",
     )?
-    .execute([])?;
-    conn.prepare_cached("DELETE FROM message_search_pending")?
-        .execute([])?;
-    Ok(())
+    .execute([last])?;
+    conn.prepare_cached("DELETE FROM message_search_pending WHERE id <= ?1")?
+        .execute([last])
+}
+
+/// Messages waiting in the queue (at start, for `Store`'s count of them).
+pub(super) fn pending_count(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.query_row("SELECT count(*) FROM message_search_pending", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as usize)
 }
 
 /// Words shorter than this are matched whole, not as prefixes: a one-letter prefix
@@ -430,11 +457,19 @@ mod tests {
              DELETE FROM messages WHERE id = 3;",
         )
         .unwrap();
-        assert!(
-            ids(&mut store, job("depois", &[1], None)).is_empty(),
-            "not yet"
-        );
+        let in_index = |store: &mut Store| -> i64 {
+            store
+                .connection()
+                .query_row(
+                    "SELECT count(*) FROM message_search WHERE message_search MATCH 'depois'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(in_index(&mut store), 0, "not yet");
         let (author, _inbox) = outbox::channel(4);
+        // A batch of messages leaves them waiting too (the store indexes when idle)...
         store.apply(vec![StoreJob::Append {
             record: MessageRecord {
                 id: 4,
@@ -450,6 +485,8 @@ mod tests {
             author,
             ack: None,
         }]);
+        assert_eq!(in_index(&mut store), 0, "not yet");
+        // ...but a search indexes everything before it first.
         assert_eq!(ids(&mut store, job("depois", &[1], None)), [4, 2]);
         assert!(ids(&mut store, job("antes", &[1], None)).is_empty());
         assert!(ids(&mut store, job("sumiu", &[1], None)).is_empty());
@@ -466,6 +503,43 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn the_store_indexes_waiting_messages_in_chunks_when_idle() {
+        let rows: Vec<Row> = (1..=10_000)
+            .map(|id| (id, Some(1), None, None, "ocioso"))
+            .collect();
+        let mut store = store_with(&rows);
+        let waiting = |store: &mut Store| -> i64 {
+            store
+                .connection()
+                .query_row("SELECT count(*) FROM message_search_pending", [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        // One batch of 10,000 leaves no more than the bound waiting.
+        assert_eq!(waiting(&mut store), super::super::MAX_UNINDEXED as i64);
+        let mut rounds = 0;
+        while store.has_unindexed() {
+            store.index_while_idle();
+            rounds += 1;
+        }
+        assert_eq!(
+            rounds, 9,
+            "8 full chunks, then one that finds the queue empty"
+        );
+        assert_eq!(waiting(&mut store), 0);
+        let found: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM message_search WHERE message_search MATCH 'ocioso'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 10_000);
     }
 
     #[test]
