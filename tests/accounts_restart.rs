@@ -61,8 +61,8 @@ fn restart_keeps_accounts_sessions_memberships_read_marks_and_dms() {
     let (mut ana, welcome) = Client::signed_in(server.addr, &ana_cookie);
     assert_eq!(
         welcome["memberships"],
-        json!([{"room": "segredo", "protected": true, "member_count": 0, "last_id": last,
-                "read_id": last - 1, "unread": 1}])
+        json!([{"room": "segredo", "protected": true, "owner": "Ana", "member_count": 0,
+                "last_id": last, "read_id": last - 1, "unread": 1}])
     );
     // A member joins without the password, after a restart too.
     assert_eq!(

@@ -214,8 +214,8 @@ fn memberships_need_no_password_and_come_back_in_welcome() {
     let (mut ana, welcome) = Client::signed_in(s.addr, &cookie);
     assert_eq!(
         welcome["memberships"],
-        json!([{"room": "segredo", "protected": true, "member_count": 1, "last_id": last,
-                "read_id": 0, "unread": 2}])
+        json!([{"room": "segredo", "protected": true, "owner": null, "member_count": 1,
+                "last_id": last, "read_id": 0, "unread": 2}])
     );
     // A member's join needs no password.
     let joined = ana.join("segredo", None);

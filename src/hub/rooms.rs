@@ -190,7 +190,6 @@ impl Hub {
         let json = Event::Joined {
             room: &room.name,
             protected: room.is_protected(),
-            owner: self.owner_name(index),
             member_count: room.member_count(),
             members,
             history,

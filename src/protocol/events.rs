@@ -17,7 +17,9 @@ pub struct RoomSummary<'a> {
 pub struct Membership<'a> {
     pub room: &'a str,
     pub protected: bool,
-    /// The account that made the room, its moderator beside the admin (null: a guest made it).
+    /// The account that made the room, its moderator beside the admin (null: a guest made
+    /// it), so a page on any device knows who moderates it. Only here, in `welcome`: version
+    /// 1 clients may meet extra fields in `welcome`, not in `joined`.
     pub owner: Option<&'a str>,
     pub member_count: usize,
     pub last_id: u64,
@@ -86,9 +88,6 @@ pub enum Event<'a> {
     Joined {
         room: &'a str,
         protected: bool,
-        /// The account that made the room (null: a guest made it), so a page knows who
-        /// moderates it on every device.
-        owner: Option<&'a str>,
         member_count: usize,
         members: Vec<&'a str>,
         history: Vec<&'a RawValue>,
