@@ -41,7 +41,7 @@ class Upload {
     this.loaded = 0; // bytes sent so far, for the progress bar
     this.status = 'uploading'; // 'uploading' | 'done' | 'failed'
     this.result = null; // the server's {id, name, type, size, width?, height?}
-    this.error = null; // {code, retryAfter?, limit?}: what the item says instead of its progress
+    this.error = null; // {code, retryAfter?, limit?, quota?}: what the item says instead of its progress
     this.xhr = null; // the request in flight, so cancel can abort it
     this.node = null; // its row in the tray, updated in place (a button under the pointer keeps its click)
   }
@@ -97,9 +97,14 @@ function start(box, upload) {
 function errorOf(xhr, body) {
   const code = body?.code || { 401: 'not_signed_in', 413: 'too_large', 429: 'rate_limited' }[xhr.status] || `http_${xhr.status}`;
   const retryAfter = body?.retry_after ?? (Number(xhr.getResponseHeader('Retry-After')) || undefined);
-  // The server's limit, when its answer says it (in bytes).
-  const limit = [body?.max_bytes, body?.limit].find((n) => typeof n === 'number' && n > 0);
-  return { code, retryAfter, limit, message: body?.message };
+  return { code, retryAfter, limit: limitOf(body), quota: /quota/i.test(body?.message || ''), message: body?.message };
+}
+
+// The server's size limit in bytes, when its answer says it: a number field, or its words ("larger than 10 MiB").
+function limitOf(body) {
+  if (typeof body?.max_bytes === 'number' && body.max_bytes > 0) return body.max_bytes;
+  const mib = /(\d+(?:\.\d+)?)\s*MiB/.exec(body?.message || '');
+  return mib ? Number(mib[1]) * 1024 * 1024 : undefined;
 }
 
 function finish(box, upload, result, error) {
@@ -202,15 +207,23 @@ export function reset() {
 
 // ---------------------------------------------------------------- the tray above the message box
 
+// "40 s", "5 min", "23 h": how long until the server takes files again.
+function waitWords(seconds) {
+  if (seconds < 90) return t('inSeconds', { n: seconds });
+  if (seconds < 90 * 60) return t('inMinutes', { n: Math.ceil(seconds / 60) });
+  return t('inHours', { n: Math.ceil(seconds / 3600) });
+}
+
 function errorWords(upload) {
-  const { code, retryAfter, limit, message } = upload.error || {};
+  const { code, retryAfter, limit, quota, message } = upload.error || {};
   if (code === 'too_large') return limit ? t('uploadTooLargeLimit', { limit: humanSize(limit) }) : t('uploadTooLarge');
-  if (code === 'over_quota' || code === 'quota_exceeded' || code === 'rate_limited') {
-    if (!retryAfter) return t('uploadQuota');
-    return retryAfter >= 90 ? t('uploadQuotaMinutes', { m: Math.ceil(retryAfter / 60) }) : t('uploadQuotaSeconds', { s: retryAfter });
+  if (code === 'rate_limited') {
+    const key = quota ? 'uploadQuota' : 'uploadRate';
+    return retryAfter ? t(`${key}Wait`, { when: waitWords(retryAfter) }) : t(key);
   }
   if (code === 'not_signed_in') return t('attachGuest');
   if (code === 'network') return t('uploadNetwork');
+  if (code === 'unavailable') return t('err_unavailable');
   return t('err_unknown', { message: message || code });
 }
 
