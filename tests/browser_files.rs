@@ -124,7 +124,7 @@ fn png_file_js(name: &str, width: u32, height: u32) -> String {
     format!(
         "await new Promise((resolve) => {{ const c = document.createElement('canvas'); c.width = {width}; c.height = {height};
            const g = c.getContext('2d'); g.fillStyle = '#1d4ed8'; g.fillRect(0, 0, {width}, {height});
-           g.fillStyle = '#fde047'; g.beginPath(); g.arc({width} / 2, {height} / 2, {height} / 3, 0, 7); g.fill();
+           g.fillStyle = '#fde047'; g.beginPath(); g.arc({width} / 2, {height} / 2, Math.min({width}, {height}) / 3, 0, 7); g.fill();
            c.toBlob((b) => resolve(new File([b], {name}, {{ type: 'image/png' }})), 'image/png'); }})",
         name = js(name)
     )
@@ -386,8 +386,8 @@ fn pictures_and_files_in_chromium() {
     shots.push(ana.screenshot("files-too-large-desktop"));
     ana.click("#upload-tray .upload.is-failed .upload-cancel");
     ana.wait_for(
-        "document.getElementById('upload-tray').hidden",
-        "the failed file taken out",
+        "document.getElementById('upload-tray').hidden && document.getElementById('composer-error').hidden",
+        "the failed file taken out, and the error about it gone",
     );
     ana.eval("document.getElementById('composer-input').value = ''");
 
@@ -434,6 +434,28 @@ fn pictures_and_files_in_chromium() {
         json!("")
     );
 
+    // A DM with a picture (an account's DMs are kept: they come back with their files too).
+    ana.click("#member-list [data-dm='Beto']");
+    ana.wait_for(
+        "document.body.dataset.pane === 'dm'",
+        "Ana's DM with Beto open",
+    );
+    pick_files(&ana, &[&beach, &notes]);
+    wait_uploaded(&ana, 2);
+    send_composer(&ana);
+    beto.click("#dm-convs [data-conv='dm:ana']");
+    beto.wait_for("document.body.dataset.pane === 'dm'", "Beto in the DM");
+    wait_pictures(&beto, 1);
+    beto.wait_for(
+        "document.querySelector('#messages .att-file')",
+        "the chip in the DM",
+    );
+    beto.color_scheme("dark");
+    shots.push(beto.screenshot("files-dm-desktop-dark"));
+    beto.color_scheme("light");
+    beto.click("#room-convs [data-conv='room:fotos']");
+    wait_pictures(&beto, 3);
+
     // Phone: the same conversation, nothing wider than the screen, the overlay fills it.
     beto.viewport(390, 844, true);
     beto.wait_for(NO_SIDEWAYS, "the phone layout to fit its width");
@@ -459,6 +481,7 @@ fn pictures_and_files_in_chromium() {
     // History: after a reload everything is drawn again from what the server kept.
     beto.navigate(&url);
     beto.wait_for(SIGNED_IN, "Beto back, signed in");
+    beto.click("#sidebar-open"); // on a phone the rooms are in the drawer
     beto.click("#room-convs [data-conv='room:fotos']");
     wait_pictures(&beto, 3);
     assert_eq!(

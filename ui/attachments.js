@@ -135,7 +135,9 @@ function buildLightbox() {
   close.type = 'button';
   close.append(svgIcon('M6 6l12 12M18 6L6 18', 'ico'));
   bar.append(name, open, close);
-  dialog.append(bar, img);
+  const stage = el('div', 'lightbox-stage');
+  stage.append(img);
+  dialog.append(bar, stage);
   document.body.append(dialog);
   // A click anywhere but the link to the original closes it, the picture included: the way out a phone expects.
   dialog.addEventListener('click', (ev) => {

@@ -126,7 +126,7 @@ function settle(box) {
   box.waiter = null;
   renderWaiting();
   if (box.failed()) {
-    hooks.showError(() => t('uploadFixFirst'), 'upload');
+    showBoxError(() => t('uploadFixFirst'));
     resolve(null);
     return;
   }
@@ -141,6 +141,20 @@ function remove(box, upload) {
   upload.node?.remove();
   renderTray();
   settle(box);
+  clearBoxError(box);
+}
+
+let boxErrorShown = false; // the error above the message box is about this box's files: it goes once they are fixed
+
+function showBoxError(text) {
+  hooks.showError(text, 'upload');
+  boxErrorShown = true;
+}
+
+function clearBoxError(box) {
+  if (!boxErrorShown || box.failed()) return;
+  boxErrorShown = false;
+  hooks.showError('', '');
 }
 
 // Adds files to the open conversation's box and starts their uploads; a guest is told why it cannot.
@@ -154,6 +168,7 @@ export function addFiles(list) {
     return;
   }
   if (box.sending) return;
+  clearBoxError(box);
   const room = MAX_FILES - box.items.length;
   if (files.length > room) hooks.showError(() => t('tooManyFiles', { n: MAX_FILES }), 'too_many_files');
   for (const file of files.slice(0, Math.max(0, room))) {
@@ -182,7 +197,7 @@ export function takeForSend(conv) {
     return waiting;
   }
   if (box.failed()) {
-    hooks.showError(() => t('uploadFixFirst'), 'upload');
+    showBoxError(() => t('uploadFixFirst'));
     return Promise.resolve(null);
   }
   box.sending = true;
@@ -242,7 +257,9 @@ function buildItem(box, upload) {
   retry.type = 'button';
   retry.append(svgIcon(RETRY, 'ico'));
   retry.addEventListener('click', () => {
-    if (upload.status === 'failed') start(box, upload);
+    if (upload.status !== 'failed') return;
+    start(box, upload);
+    clearBoxError(box);
   });
   const cancel = el('button', 'icon-btn icon-btn-sm upload-cancel');
   cancel.type = 'button';
