@@ -429,7 +429,8 @@ export function setupUploads(els, app) {
     addFiles(input.files);
     input.value = ''; // the same file can be picked again
   });
-  els.input.addEventListener('paste', onPaste);
+  // Anywhere in the conversation: the message box, or the list after clicking a message.
+  els.conversation.addEventListener('paste', onPaste);
   setupDrop(els.conversation);
   showFor();
 }
