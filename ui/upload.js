@@ -238,8 +238,9 @@ function errorWords(upload) {
   }
   if (code === 'not_signed_in') return t('attachGuest');
   if (code === 'network') return t('uploadNetwork');
-  if (code === 'unavailable') return t('err_unavailable');
-  return t('err_unknown', { message: message || code });
+  // Any other code the protocol names has words already (unavailable, forbidden_origin…).
+  const known = t(`err_${code}`);
+  return known === `err_${code}` ? t('err_unknown', { message: message || code }) : known;
 }
 
 function buildItem(box, upload) {
