@@ -341,18 +341,19 @@ fn pictures_and_files_in_chromium() {
     send_composer(&ana);
     wait_pictures(&beto, 2);
     ana.eval(&format!(
-        "(async () => {{ const file = {}; const data = new DataTransfer(); data.items.add(file);
-           const zone = document.getElementById('conversation');
-           zone.dispatchEvent(new DragEvent('dragenter', {{ dataTransfer: data, bubbles: true, cancelable: true }}));
-           window.papoDropShown = zone.classList.contains('drop-target') && getComputedStyle(zone, '::after').content.includes('Solte');
-           zone.dispatchEvent(new DragEvent('drop', {{ dataTransfer: data, bubbles: true, cancelable: true }}));
+        "(async () => {{ const file = {}; window.papoDrop = new DataTransfer(); window.papoDrop.items.add(file);
+           document.querySelector('#messages .msg').dispatchEvent(new DragEvent('dragenter', {{ dataTransfer: window.papoDrop, bubbles: true, cancelable: true }}));
            return true; }})()",
         png_file_js("desenho.png", 300, 600)
     ));
     assert_eq!(
-        ana.eval("window.papoDropShown"),
-        json!(true),
+        ana.eval("(() => { const zone = document.getElementById('conversation'); return zone.classList.contains('drop-target') && getComputedStyle(zone, '::after').content; })()"),
+        json!("\"Solte os arquivos para anexar\""),
         "the conversation says where dropped files go"
+    );
+    shots.push(ana.screenshot("files-drop-desktop"));
+    ana.eval(
+        "document.querySelector('#messages .msg').dispatchEvent(new DragEvent('drop', { dataTransfer: window.papoDrop, bubbles: true, cancelable: true }))",
     );
     assert_eq!(
         ana.eval("document.getElementById('conversation').classList.contains('drop-target')"),
@@ -467,6 +468,24 @@ fn pictures_and_files_in_chromium() {
     beto.color_scheme("light");
     beto.click("#room-convs [data-conv='room:fotos']");
     wait_pictures(&beto, 3);
+
+    // The message box on a narrow phone: a picture ready, a file refused, side by side in the tray.
+    ana.viewport(320, 640, true);
+    pick_files(&ana, &[&beach, &big]);
+    ana.wait_for(
+        "document.querySelectorAll('#upload-tray .upload.is-done').length === 1 && document.querySelector('#upload-tray .upload.is-failed') && document.querySelector('#upload-tray .upload-thumb img')?.naturalWidth > 0",
+        "one upload done and one refused",
+    );
+    ana.wait_for(NO_SIDEWAYS, "the tray to fit a 320 px screen");
+    shots.push(ana.screenshot("files-tray-phone-320"));
+    for _ in 0..2 {
+        ana.click("#upload-tray .upload-cancel");
+    }
+    ana.wait_for(
+        "document.getElementById('upload-tray').hidden",
+        "the tray emptied",
+    );
+    ana.viewport(1280, 800, false);
 
     // Phone: the same conversation, nothing wider than the screen, the overlay fills it.
     beto.viewport(390, 844, true);
