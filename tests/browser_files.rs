@@ -27,6 +27,9 @@ const SIGNED_IN: &str =
     "document.body.dataset.view === 'app' && document.body.dataset.conn === 'online'";
 /// The size limit the server runs with here, so a file just over it is small to make.
 const MAX_UPLOAD_MB: u64 = 1;
+/// Each account's daily quota here: the test uploads a little over 1 MiB before it tries to
+/// pass it on purpose.
+const QUOTA_MB: u64 = 4;
 
 /// A temporary directory for the run: the database, its files, and the files the browser
 /// uploads from. Removed when the test ends, pass or fail.
@@ -69,6 +72,8 @@ fn start_server(dir: &TempDir) -> Option<papo::Server> {
         "0",
         "--max-upload-mb",
         &MAX_UPLOAD_MB.to_string(),
+        "--upload-quota-mb",
+        &QUOTA_MB.to_string(),
     ]
     .map(String::from);
     let config = match papo::config::parse(args, |_| None) {
@@ -447,6 +452,32 @@ fn pictures_and_files_in_chromium() {
         json!("")
     );
 
+    // No network: the upload says so, and retrying once it is back finishes it.
+    ana.call(
+        "Network.emulateNetworkConditions",
+        json!({ "offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 }),
+    );
+    pick_files(&ana, &[&notes]);
+    ana.wait_for(
+        "document.querySelector('#upload-tray .upload.is-failed')",
+        "the upload to fail offline",
+    );
+    assert_eq!(
+        ana.text_of("#upload-tray .upload.is-failed .upload-state"),
+        "A conexão falhou no meio do envio. Tente de novo."
+    );
+    ana.call(
+        "Network.emulateNetworkConditions",
+        json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 }),
+    );
+    ana.click("#upload-tray .upload.is-failed .upload-retry");
+    wait_uploaded(&ana, 1);
+    ana.click("#upload-tray .upload-cancel");
+    ana.wait_for(
+        "document.getElementById('upload-tray').hidden",
+        "the retried file taken out",
+    );
+
     // A DM with a picture (an account's DMs are kept: they come back with their files too).
     ana.click("#member-list [data-dm='Beto']");
     ana.wait_for(
@@ -548,6 +579,44 @@ fn pictures_and_files_in_chromium() {
         "Só quem entra com uma conta pode enviar arquivos."
     );
     shots.push(caio.screenshot("files-guest-phone"));
+
+    // Over the daily quota: files just under the size limit until the server says the day's
+    // allowance is spent (what came before counts too), and the item says so with the wait.
+    let near_limit = dir.join("quase.bin");
+    std::fs::write(
+        &near_limit,
+        vec![3u8; (MAX_UPLOAD_MB as usize) * 1024 * 1024 - 4096],
+    )
+    .unwrap();
+    let mut refused = false;
+    for _ in 0..QUOTA_MB + 1 {
+        pick_files(&ana, &[&near_limit]);
+        ana.wait_for(
+            "document.querySelector('#upload-tray .upload.is-done, #upload-tray .upload.is-failed')",
+            "the upload to end",
+        );
+        refused =
+            ana.eval("!!document.querySelector('#upload-tray .upload.is-failed')") == json!(true);
+        if refused {
+            break;
+        }
+        ana.click("#upload-tray .upload-cancel");
+        ana.wait_for(
+            "document.getElementById('upload-tray').hidden",
+            "the file taken out",
+        );
+    }
+    assert!(refused, "{QUOTA_MB} MiB of uploads passed the quota");
+    assert_eq!(
+        ana.text_of("#upload-tray .upload.is-failed .upload-state"),
+        "Você atingiu sua cota diária de arquivos. Tente de novo em 24 h."
+    );
+    shots.push(ana.screenshot("files-quota-desktop"));
+    ana.click("#upload-tray .upload-cancel");
+    ana.wait_for(
+        "document.getElementById('upload-tray').hidden",
+        "the refused file taken out",
+    );
 
     let problems = std::mem::take(&mut cdp.borrow_mut().problems);
     assert!(

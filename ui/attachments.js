@@ -80,6 +80,11 @@ function pictureEl(file) {
   img.decoding = 'async';
   img.alt = file.name;
   img.src = thumbUrl(file.id);
+  // Gone from the server (its message deleted meanwhile): the kept space says which file it was, no broken icon.
+  img.addEventListener('error', () => {
+    a.classList.add('is-broken');
+    a.dataset.name = file.name;
+  }, { once: true });
   a.append(img);
   return a;
 }

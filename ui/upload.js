@@ -243,6 +243,12 @@ function errorWords(upload) {
   return known === `err_${code}` ? t('err_unknown', { message: message || code }) : known;
 }
 
+// Trying the same file again can help after a network failure or a busy server, never when it is too large or
+// the day's quota is spent.
+function retryable(error) {
+  return !!error && error.code !== 'too_large' && error.code !== 'not_signed_in' && !error.quota;
+}
+
 function buildItem(box, upload) {
   const li = el('li', 'upload');
   const thumb = el('span', 'upload-thumb');
@@ -299,7 +305,7 @@ function renderItem(upload) {
     thumb.replaceChildren(img);
   }
   const retry = li.querySelector('.upload-retry');
-  retry.hidden = upload.status !== 'failed';
+  retry.hidden = upload.status !== 'failed' || !retryable(upload.error);
   retry.setAttribute('aria-label', t('uploadRetry', { name: upload.name }));
   retry.title = t('uploadRetry', { name: upload.name });
   const cancel = li.querySelector('.upload-cancel');
