@@ -4,12 +4,15 @@
 //! attaches a text file; Beto sees the pictures appear as loaded previews (space kept from the
 //! message's width and height), opens one full size and closes it with Esc, gets a download chip
 //! for the text file, and finds everything again after a reload (history). A file over the
-//! server's `--max-upload-mb` says so; a slow upload shows its progress bar, can be cancelled,
-//! and a message sent meanwhile waits for it; a guest sees why the paperclip does not open.
-//! Screenshots at desktop and phone widths land in `target/test-artifacts/files-*.png`.
+//! server's `--max-upload-mb` says so with the limit, one past `--upload-quota-mb` with the wait;
+//! a slow upload shows its progress bar, can be cancelled, and a message sent meanwhile waits
+//! for it; an upload cut off by the network says so and a retry finishes it; a DM carries files
+//! too; a guest sees why the paperclip does not open. Screenshots at desktop (light and dark)
+//! and phone widths (390 and 320 px) land in `target/test-artifacts/files-*.png`.
 //!
 //! Without Chromium the test prints SKIPPED and passes, unless `CI=true` or
-//! `PAPO_REQUIRE_BROWSER=1`, where a missing browser is a failure (as tests/browser.rs).
+//! `PAPO_REQUIRE_BROWSER=1`, where a missing browser is a failure (as tests/browser.rs). On a
+//! server built without attachments (no `--max-upload-mb`) it also says SKIPPED, loudly.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};

@@ -236,7 +236,6 @@ function errorWords(upload) {
     const key = quota ? 'uploadQuota' : 'uploadRate';
     return retryAfter ? t(`${key}Wait`, { when: waitWords(retryAfter) }) : t(key);
   }
-  if (code === 'not_signed_in') return t('attachGuest');
   if (code === 'network') return t('uploadNetwork');
   // Any other code the protocol names has words already (unavailable, forbidden_origin…).
   const known = t(`err_${code}`);
