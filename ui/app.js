@@ -12,6 +12,8 @@ import { setupModeration, noteCreated, formatUntil } from './moderation.js';
 import { setupSearch } from './search.js';
 import { setupAdmin, setAdmin } from './admin.js';
 import * as view from './view.js';
+import * as uploads from './upload.js';
+import { setupAttachments, filesSummary, retranslateAttachments } from './attachments.js';
 
 const { els } = view;
 const NAME_KEY = 'papo.name';
@@ -216,6 +218,7 @@ async function onOpen() {
   store.admin = welcome.admin === true;
   setAdmin(store.admin);
   view.setSignedIn(store.account);
+  uploads.showFor();
   safeSet(NAME_KEY, welcome.name);
   applyWelcomeRooms(welcome);
   if (store.account) applyAccountWelcome(welcome);
@@ -252,6 +255,7 @@ function endSession(noticeKey, mode = 'signin') {
   conn.stop();
   stopCountdown();
   store.reset();
+  uploads.reset();
   session.everOnline = false;
   session.signedIn = false;
   view.setSignedIn(false);
@@ -366,6 +370,7 @@ async function logout() {
   conn.stop();
   stopCountdown();
   store.reset();
+  uploads.reset();
   session.everOnline = false;
   session.signedIn = false;
   view.setSignedIn(false);
@@ -756,6 +761,7 @@ function openConversation(id) {
   if (conv) conv.open();
   if (view.isNarrow()) view.setDrawer(false);
   view.showPane(store);
+  uploads.showFor();
   view.renderSidebar(store);
   // Keyboard users land where the work is (a modal dialog open on top keeps it until it closes).
   if (!document.querySelector('dialog[open]')) view.focusWork(conv);
@@ -786,14 +792,14 @@ function receiveMessage(conv, msg) {
   if (!mine && (conv.kind === 'dm' || notify.mentions(msg.text, store.me))) {
     notify.show({
       title: conv.kind === 'dm' ? t('notifyDm', { name: msg.from }) : t('notifyRoom', { name: msg.from, room: conv.name }),
-      body: msg.text,
+      body: msg.text || filesSummary(msg.files),
       tag: conv.id,
       onClick: () => openConversation(conv.id),
     });
   }
   if (conv === store.active) {
     view.showNewItem(store, index);
-    if (!mine) view.announce(`${msg.from}: ${msg.text}`);
+    if (!mine) view.announce(`${msg.from}: ${[msg.text, filesSummary(msg.files)].filter(Boolean).join(' ')}`);
     // On screen but the tab is away: the title counts it until the tab is back.
     if (!mine && document.visibilityState !== 'visible') {
       conv.markUnread(msg);
@@ -814,8 +820,16 @@ function receiveMessage(conv, msg) {
 async function sendMessage(ev) {
   ev?.preventDefault();
   const conv = store.active;
-  const text = els.input.value;
-  if (!conv || !text.trim()) return;
+  if (!conv || (!els.input.value.trim() && !uploads.hasAttachments(conv))) return;
+  // Attached files go with the message once they are all uploaded (it waits for them).
+  const files = await uploads.takeForSend(conv);
+  if (!files) return;
+  const text = els.input.value.trim() ? els.input.value : '';
+  if (store.active !== conv || (!text && !files.length)) {
+    uploads.afterSend(conv, null); // another conversation is on screen now: its box is not this message's
+    return;
+  }
+  const withFiles = files.length ? { files } : {};
   els.input.value = '';
   conv.draft = '';
   view.autoGrow();
@@ -823,11 +837,13 @@ async function sendMessage(ev) {
   try {
     if (conv.kind === 'room') {
       session.lastTypingSent.delete(conv.id);
-      await conn.request({ type: 'text', room: conv.name, text });
+      await conn.request({ type: 'text', room: conv.name, text, ...withFiles });
     } else {
-      await conn.request({ type: 'dm', to: conv.name, text });
+      await conn.request({ type: 'dm', to: conv.name, text, ...withFiles });
     }
+    uploads.afterSend(conv, files);
   } catch (err) {
+    uploads.afterSend(conv, null); // the files stay attached, to send again
     // Give the words back so nothing typed is lost.
     if (!els.input.value && store.active === conv) {
       els.input.value = text;
@@ -1030,6 +1046,8 @@ function applyLanguage() {
   if (document.body.dataset.view !== 'app') setLoginBusy(els.loginForm.querySelector('button[type=submit]').disabled);
   if (!els.loginToSignin.hidden) els.loginToSignin.textContent = t('loginAsAccount', { name: els.loginToSignin.dataset.name });
   retranslateSettings();
+  uploads.retranslateUploads();
+  retranslateAttachments();
 }
 
 // ---------------------------------------------------------------- wiring
@@ -1135,6 +1153,12 @@ function wire() {
   document.addEventListener('keydown', onGlobalKey);
   window.addEventListener('online', () => conn.retryNow());
   setupEmojiPicker({ toggle: els.emojiToggle, panel: els.emojiPanel, input: els.input });
+  uploads.setupUploads(els, {
+    signedIn: () => store.account,
+    activeConv: () => store.active,
+    showError: (text, code) => view.showError(els.composerError, text, code),
+  });
+  setupAttachments(els.messages);
   onLangChange(applyLanguage);
   const moderation = setupModeration({ conn, store, openConversation, errorText, roomRemoved, addSystem });
   Object.assign(handlers, moderation.handlers);

@@ -1,6 +1,7 @@
 // render.js owns turning store data into DOM nodes. User content only ever goes in through textContent.
 
 import { t, formatTime, formatFull, formatDay } from './i18n.js';
+import { attachmentsEl } from './attachments.js';
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000; // consecutive messages from one person within this read as one block
 
@@ -125,9 +126,14 @@ function messageEl(item, prev, me) {
     meta.append(h('span', `from ${colorClass(item.from)}`, item.from));
     body.append(meta);
   }
-  const text = h('div', `text${isJumbo(item.text) ? ' jumbo' : ''}`);
-  text.append(linkify(item.text));
-  body.append(text, timeEl(item.ts));
+  // A message of files only has no text line.
+  if (item.text) {
+    const text = h('div', `text${isJumbo(item.text) ? ' jumbo' : ''}`);
+    text.append(linkify(item.text));
+    body.append(text);
+  }
+  if (item.files?.length) body.append(attachmentsEl(item.files));
+  body.append(timeEl(item.ts));
   li.append(body);
   messageExtras?.(li, item, own);
   return li;

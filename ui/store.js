@@ -122,7 +122,7 @@ export class Conversation {
     this.kind = kind; // 'room' | 'dm'
     this.name = name;
     this.id = convId(kind, name);
-    this.items = []; // {kind:'msg', id, from, text, ts} | {kind:'sys', key, params, ts}
+    this.items = []; // {kind:'msg', id, from, text, ts, files?} | {kind:'sys', key, params, ts}
     this.seen = new Set();
     this.members = new Map(); // nameKey -> display name, in join order
     this.memberCount = 0;
@@ -240,6 +240,7 @@ export class Conversation {
     if (this.has(m)) return -1;
     this.seen.add(msgKey(m));
     const item = { kind: 'msg', id: m.id, from: m.from, to: m.to, text: m.text, ts: m.ts };
+    if (m.files?.length) item.files = m.files; // PROTOCOL 1.1 attachments: absent when there are none
     this.lastActivity = Math.max(this.lastActivity, m.ts || 0);
     if (m.edited_ts) item.edited_ts = m.edited_ts; // PROTOCOL 1.1 moderation: when it was last edited
     // A guest's DMs keep arrival order (ids may restart with an in-memory server); rooms and kept DMs follow id order.
@@ -266,7 +267,7 @@ export class Conversation {
   prependHistory(messages) {
     const fresh = messages.filter((m) => !this.has(m));
     for (const m of fresh) this.seen.add(msgKey(m));
-    const items = fresh.map((m) => ({ kind: 'msg', id: m.id, from: m.from, text: m.text, ts: m.ts }));
+    const items = fresh.map((m) => ({ kind: 'msg', id: m.id, from: m.from, text: m.text, ts: m.ts, ...(m.files?.length ? { files: m.files } : {}) }));
     this.items.unshift(...items);
     fresh.forEach((m, i) => { if (m.edited_ts) items[i].edited_ts = m.edited_ts; });
     return fresh.length;
