@@ -11,9 +11,7 @@
 //! and phone widths (390 and 320 px) land in `target/test-artifacts/files-*.png`.
 //!
 //! Without Chromium the test prints SKIPPED and passes, unless `CI=true` or
-//! `PAPO_REQUIRE_BROWSER=1`, where a missing browser is a failure (as tests/browser.rs). On a
-//! server whose attachments are not whole yet (no `--max-upload-mb`; a PNG not recognised; no
-//! preview served) it also says SKIPPED, loudly, with what is missing.
+//! `PAPO_REQUIRE_BROWSER=1`, where a missing browser is a failure (as tests/browser.rs).
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -61,7 +59,7 @@ impl Drop for TempDir {
 /// The server as an operator starts it, from its flags (the upload limit is the point here).
 /// `None` when this server has no attachments at all (no `--max-upload-mb`): the page's side
 /// was written before the server's, and until they meet there is nothing to drive.
-fn start_server(dir: &TempDir) -> Option<papo::Server> {
+fn start_server(dir: &TempDir) -> papo::Server {
     let db = dir.join("papo.db").display().to_string();
     let args = [
         "--port",
@@ -82,11 +80,10 @@ fn start_server(dir: &TempDir) -> Option<papo::Server> {
     .map(String::from);
     let config = match papo::config::parse(args, |_| None) {
         Ok(papo::config::Invocation::Serve(config)) => config,
-        Err(e) if e.contains("--max-upload-mb") => return None,
         Err(e) => panic!("the flags do not parse: {e}"),
         Ok(_) => panic!("the flags ask to serve"),
     };
-    Some(papo::start(config).expect("start papo"))
+    papo::start(config).expect("start papo")
 }
 
 /// Signs up through the page's form, as a person does.
@@ -163,8 +160,9 @@ fn send_composer(tab: &Tab) {
     );
 }
 
-/// What of attachments this server lacks, asked by the signed-in page itself: a PNG upload
-/// must come back as `image/png` with its size, and its preview must be served. "" when whole.
+/// What of attachments the server gets wrong, asked by the signed-in page itself: a PNG
+/// upload must come back as `image/png` with its size, and its preview must be served. ""
+/// when whole.
 const SERVER_PROBE: &str = r#"(async () => {
   const canvas = document.createElement('canvas'); canvas.width = 8; canvas.height = 4;
   canvas.getContext('2d').fillRect(0, 0, 8, 4);
@@ -209,15 +207,7 @@ fn pictures_and_files_in_chromium() {
     };
     let started = Instant::now();
     let dir = TempDir::new();
-    let Some(server) = start_server(&dir) else {
-        loud!(
-            "\n==================================================================\n\
-             SKIPPED tests/browser_files.rs: this server has no attachments yet\n\
-             (no --max-upload-mb flag). Nothing of the page's files was tested.\n\
-             =================================================================="
-        );
-        return;
-    };
+    let server = start_server(&dir);
     let url = format!("http://{}/", server.local_addr());
 
     let (_chromium, ws_url) = launch_chromium(&binary);
@@ -229,19 +219,10 @@ fn pictures_and_files_in_chromium() {
         tab.navigate(&url);
     }
     sign_up(&ana, "Ana");
-    // The page's side was written while the server's was being built: a server that takes
-    // uploads but does not yet recognise pictures or serve files has nothing to show here.
+    // The server's side first, asked by the signed-in page itself: a failure here is the
+    // server's, not the page's.
     let missing = ana.eval(SERVER_PROBE);
-    if missing != json!("") {
-        loud!(
-            "\n==================================================================\n\
-             SKIPPED tests/browser_files.rs: the server's attachments are not\n\
-             whole yet ({}). Nothing of the page's files was tested.\n\
-             ==================================================================",
-            missing.as_str().unwrap_or("?")
-        );
-        return;
-    }
+    assert_eq!(missing, json!(""), "the server's attachments are not whole");
     sign_up(&beto, "Beto");
 
     // Ana makes "fotos"; Beto finds it in the directory and joins.
