@@ -2,98 +2,15 @@
 //! a cookie signs a connection in with no password work, an expired session signs nothing
 //! in and is deleted, and an account's connections are one member of a room.
 
+use super::test_harness::Harness;
 use super::*;
-use crate::accounts::token;
-use crate::outbox::{self, Inbox, Outbound};
-use crate::protocol::parse_request;
-use crate::store::accounts::{AccountWrite, LoadedAccounts, StoredAccount, StoredSession};
-use crate::store::{self, Loaded};
+use crate::store::accounts::AccountWrite;
 use serde_json::{json, Value};
-
-const ANA: i64 = 7;
-
-struct Harness {
-    hub: Hub,
-    store_rx: Receiver<StoreJob>,
-    inboxes: HashMap<ConnId, Inbox>,
-    now: Instant,
-}
 
 /// A hub that knows Ana and one session of hers, `last_seen` at `seen` (ms); it has no
 /// hashing pool at all, so anything that needed argon2 would fail.
 fn harness(seen: u64) -> (Harness, [u8; 32]) {
-    let token_hash = token::digest(&token::new_token());
-    let accounts = LoadedAccounts {
-        accounts: vec![StoredAccount {
-            id: ANA,
-            name: "Ana".into(),
-            password_hash: "$argon2id$not-a-real-hash".into(),
-            admin: true,
-            created_at: 0,
-        }],
-        sessions: vec![StoredSession {
-            id: 1,
-            account_id: ANA,
-            token_hash,
-            created_at: seen,
-            last_seen: seen,
-            agent: "test".into(),
-        }],
-        ..Default::default()
-    };
-    let (verify_tx, _verify_rx) = crate::password::queue(1);
-    let (store_tx, store_rx) = store::queue();
-    let loaded = Loaded {
-        accounts,
-        ..Default::default()
-    };
-    let hub = Hub::new(Duration::from_millis(50), verify_tx, store_tx, loaded);
-    let h = Harness {
-        hub,
-        store_rx,
-        inboxes: HashMap::new(),
-        now: Instant::now(),
-    };
-    (h, token_hash)
-}
-
-impl Harness {
-    fn connect(&mut self, conn: ConnId, session: Option<[u8; 32]>) {
-        let (outbox, inbox) = outbox::channel(1000);
-        self.inboxes.insert(conn, inbox);
-        let addr = std::net::Ipv4Addr::LOCALHOST.into();
-        let input = HubInput::Connect {
-            conn,
-            addr,
-            session,
-            outbox,
-        };
-        self.hub.handle(input, self.now);
-    }
-
-    fn send(&mut self, conn: ConnId, command: Value) {
-        let request = parse_request(&command.to_string()).expect("well-formed frame");
-        self.hub
-            .handle(HubInput::Request { conn, request }, self.now);
-    }
-
-    fn frames(&mut self, conn: ConnId) -> Vec<Value> {
-        let inbox = &self.inboxes[&conn];
-        let mut out = Vec::new();
-        while let Some(item) = inbox.try_recv() {
-            out.push(match item {
-                Outbound::Frame(frame) => serde_json::from_str(frame.json()).unwrap(),
-                Outbound::Close(code, reason) => json!({"close": code, "reason": reason}),
-                _ => json!({"other": true}),
-            });
-        }
-        out
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.now += by;
-        self.hub.flush_due(self.now);
-    }
+    Harness::with_ana(seen)
 }
 
 #[test]

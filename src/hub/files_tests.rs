@@ -2,17 +2,14 @@
 //! against the shared index (own files only), carried on the event and the stored record,
 //! and the sweep takes only old files no message refers to.
 
+use super::test_harness::{ana_with_a_session, hub_knowing, ANA};
 use super::*;
-use crate::accounts::token;
 use crate::files::index::FileIndex;
 use crate::outbox::{self, Inbox, Outbound};
 use crate::protocol::parse_request;
-use crate::store::accounts::{LoadedAccounts, StoredAccount, StoredSession};
 use crate::store::files::FileRow;
-use crate::store::{self, Loaded};
 use serde_json::{json, Value};
 
-const ANA: i64 = 7;
 const HOUR_MS: u64 = 3_600_000;
 
 fn row(id: &str, owner: i64, created: u64) -> FileRow {
@@ -33,32 +30,9 @@ fn row(id: &str, owner: i64, created: u64) -> FileRow {
 
 /// A hub with Ana signed in on connection 1 and a member of "sala", sharing `index`.
 fn hub_with(index: &FileIndex) -> (Hub, Inbox, Receiver<StoreJob>) {
-    let token_hash = token::digest(&token::new_token());
-    let accounts = LoadedAccounts {
-        accounts: vec![StoredAccount {
-            id: ANA,
-            name: "Ana".into(),
-            password_hash: "$argon2id$not-a-real-hash".into(),
-            admin: true,
-            created_at: 0,
-        }],
-        sessions: vec![StoredSession {
-            id: 1,
-            account_id: ANA,
-            token_hash,
-            created_at: now_millis(),
-            last_seen: now_millis(),
-            agent: "test".into(),
-        }],
-        ..Default::default()
-    };
-    let (verify_tx, _) = crate::password::queue(1);
-    let (store_tx, store_rx) = store::queue();
-    let loaded = Loaded {
-        accounts,
-        ..Default::default()
-    };
-    let mut hub = Hub::new(Duration::from_millis(50), verify_tx, store_tx, loaded).with_files(
+    let (accounts, token_hash) = ana_with_a_session(now_millis());
+    let (hub, store_rx) = hub_knowing(accounts);
+    let mut hub = hub.with_files(
         index.clone(),
         files::FileSweep::new(Duration::from_secs(3600), Duration::from_secs(60)),
     );

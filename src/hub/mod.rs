@@ -564,4 +564,6 @@ mod files_tests;
 #[cfg(test)]
 mod moderation_tests;
 #[cfg(test)]
+mod test_harness;
+#[cfg(test)]
 mod tests;

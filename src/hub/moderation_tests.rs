@@ -3,61 +3,18 @@
 //! housekeeping, and `edit` holds the connection's later commands until the store has
 //! said who wrote the message and kept the change; a change not kept is told to nobody.
 
+use super::test_harness::{Harness, ANA};
 use super::*;
-use crate::accounts::token;
-use crate::outbox::{self, Inbox, Outbound};
-use crate::protocol::parse_request;
-use crate::store::accounts::{LoadedAccounts, StoredAccount, StoredSession};
 use crate::store::moderation::{FoundMessage, MessageAnswer, ModerationWrite};
-use crate::store::{self, Loaded};
-use serde_json::{json, Value};
+use serde_json::json;
 
-const ANA: i64 = 7;
 const ADMIN_CONN: ConnId = 1;
 const GUEST_CONN: ConnId = 2;
-
-struct Harness {
-    hub: Hub,
-    store_rx: Receiver<StoreJob>,
-    inboxes: HashMap<ConnId, Inbox>,
-    now: Instant,
-}
 
 /// A hub where Ana, the admin, is signed in on `ADMIN_CONN` and made room "sala", and the
 /// guest Zé is on `GUEST_CONN`.
 fn harness() -> Harness {
-    let token_hash = token::digest(&token::new_token());
-    let accounts = LoadedAccounts {
-        accounts: vec![StoredAccount {
-            id: ANA,
-            name: "Ana".into(),
-            password_hash: "$argon2id$not-a-real-hash".into(),
-            admin: true,
-            created_at: 0,
-        }],
-        sessions: vec![StoredSession {
-            id: 1,
-            account_id: ANA,
-            token_hash,
-            created_at: now_millis(),
-            last_seen: now_millis(),
-            agent: "test".into(),
-        }],
-        ..Default::default()
-    };
-    let (verify_tx, _verify_rx) = crate::password::queue(1);
-    let (store_tx, store_rx) = store::queue();
-    let loaded = Loaded {
-        accounts,
-        ..Default::default()
-    };
-    let hub = Hub::new(Duration::from_millis(50), verify_tx, store_tx, loaded);
-    let mut h = Harness {
-        hub,
-        store_rx,
-        inboxes: HashMap::new(),
-        now: Instant::now(),
-    };
+    let (mut h, token_hash) = Harness::with_ana(now_millis());
     h.connect(ADMIN_CONN, Some(token_hash));
     h.send(ADMIN_CONN, json!({"type": "hello"}));
     h.send(ADMIN_CONN, json!({"type": "create", "room": "sala"}));
@@ -69,37 +26,8 @@ fn harness() -> Harness {
     h
 }
 
+/// What only these tests ask of the harness: message ids, the store's jobs and answers.
 impl Harness {
-    fn connect(&mut self, conn: ConnId, session: Option<[u8; 32]>) {
-        let (outbox, inbox) = outbox::channel(1000);
-        self.inboxes.insert(conn, inbox);
-        let input = HubInput::Connect {
-            conn,
-            addr: std::net::Ipv4Addr::LOCALHOST.into(),
-            session,
-            outbox,
-        };
-        self.hub.handle(input, self.now);
-    }
-
-    fn send(&mut self, conn: ConnId, command: Value) {
-        let request = parse_request(&command.to_string()).expect("well-formed frame");
-        self.hub
-            .handle(HubInput::Request { conn, request }, self.now);
-    }
-
-    fn frames(&mut self, conn: ConnId) -> Vec<Value> {
-        let inbox = &self.inboxes[&conn];
-        let mut out = Vec::new();
-        while let Some(item) = inbox.try_recv() {
-            if let Outbound::Frame(frame) = item {
-                out.push(serde_json::from_str(frame.json()).unwrap());
-            }
-        }
-        out
-    }
-
-    /// The id of the newest `message` event `conn` received.
     fn message_id(&mut self, conn: ConnId) -> u64 {
         let frames = self.frames(conn);
         let message = frames.iter().rev().find(|f| f["type"] == "message");
