@@ -352,32 +352,10 @@ mod date {
         })
     }
 
-    /// `Sun, 06 Nov 1994 08:49:37 GMT` for seconds since the epoch.
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` for seconds since the epoch (RFC 9110's IMF-fixdate,
+    /// by `httpdate`, which tiny_http already brings).
     pub fn format(secs: u64) -> String {
-        const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let days = secs / 86_400;
-        let rest = secs % 86_400;
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        format!(
-            "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
-            DAYS[(days % 7) as usize],
-            MONTHS[(month - 1) as usize],
-            rest / 3600,
-            rest % 3600 / 60,
-            rest % 60
-        )
+        httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs))
     }
 }
 
