@@ -438,19 +438,7 @@ fn active_id(tab: &Tab) -> Value {
 
 #[test]
 fn two_people_chat_in_chromium() {
-    let Some(binary) = find_chromium() else {
-        let msg = "\n\
-            ==================================================================\n\
-            SKIPPED tests/browser.rs: Chromium not found (PAPO_CHROMIUM,\n\
-            /usr/bin/chromium, or `chromium` on PATH). The page was NOT tested\n\
-            in a real browser.\n\
-            Install it (apt-get install chromium) to run this test; with CI=true\n\
-            or PAPO_REQUIRE_BROWSER=1 a missing Chromium is a failure.\n\
-            ==================================================================\n";
-        if browser_required() {
-            panic!("{msg}");
-        }
-        loud!("{msg}");
+    let Some(binary) = chromium_or_skip("tests/browser.rs", "The page was") else {
         return;
     };
     let started = Instant::now();

@@ -190,19 +190,8 @@ const NO_SIDEWAYS: &str = "document.documentElement.scrollWidth <= window.innerW
 
 #[test]
 fn pictures_and_files_in_chromium() {
-    let Some(binary) = find_chromium() else {
-        let msg = "\n\
-            ==================================================================\n\
-            SKIPPED tests/browser_files.rs: Chromium not found (PAPO_CHROMIUM,\n\
-            /usr/bin/chromium, or `chromium` on PATH). Attachments on the page\n\
-            were NOT tested in a real browser.\n\
-            Install it (apt-get install chromium) to run this test; with CI=true\n\
-            or PAPO_REQUIRE_BROWSER=1 a missing Chromium is a failure.\n\
-            ==================================================================\n";
-        if browser_required() {
-            panic!("{msg}");
-        }
-        loud!("{msg}");
+    let Some(binary) = chromium_or_skip("tests/browser_files.rs", "Attachments on the page were")
+    else {
         return;
     };
     let started = Instant::now();

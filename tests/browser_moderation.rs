@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 #[macro_use]
 #[path = "common/chromium.rs"]
 mod chromium;
-use chromium::{browser_required, find_chromium, js, launch_chromium, Cdp, Tab};
+use chromium::{chromium_or_skip, js, launch_chromium, Cdp, Tab};
 use common::{api_post, test_config, Client, TestServer};
 use serde_json::json;
 
@@ -102,18 +102,10 @@ fn desktop(tab: &Tab) {
 
 #[test]
 fn moderation_and_search_in_chromium() {
-    let Some(binary) = find_chromium() else {
-        let msg = "\n\
-            ==================================================================\n\
-            SKIPPED tests/browser_moderation.rs: Chromium not found\n\
-            (PAPO_CHROMIUM, /usr/bin/chromium, or `chromium` on PATH). The\n\
-            page's moderation and search were NOT tested in a real browser.\n\
-            With CI=true or PAPO_REQUIRE_BROWSER=1 this is a failure.\n\
-            ==================================================================\n";
-        if browser_required() {
-            panic!("{msg}");
-        }
-        loud!("{msg}");
+    let Some(binary) = chromium_or_skip(
+        "tests/browser_moderation.rs",
+        "The page's moderation and search were",
+    ) else {
         return;
     };
     let started = Instant::now();

@@ -52,6 +52,27 @@ pub fn browser_required() -> bool {
         || std::env::var("PAPO_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
 }
 
+/// The Chromium to drive, or `None` after saying loudly that `test` (its file) left
+/// `untested` untested; with CI=true or PAPO_REQUIRE_BROWSER=1 a missing browser panics.
+pub fn chromium_or_skip(test: &str, untested: &str) -> Option<PathBuf> {
+    let found = find_chromium();
+    if found.is_none() {
+        let msg = format!(
+            "\n==================================================================\n\
+             SKIPPED {test}: Chromium not found (PAPO_CHROMIUM, /usr/bin/chromium,\n\
+             or `chromium` on PATH). {untested} NOT tested in a real browser.\n\
+             Install it (apt-get install chromium) to run this test; with CI=true\n\
+             or PAPO_REQUIRE_BROWSER=1 a missing Chromium is a failure.\n\
+             ==================================================================\n"
+        );
+        if browser_required() {
+            panic!("{msg}");
+        }
+        loud!("{msg}");
+    }
+    found
+}
+
 /// Owns the Chromium process and its throw-away profile; killing happens in Drop, so a failing
 /// assertion anywhere in the test never leaves a browser behind.
 pub struct Chromium {
