@@ -210,6 +210,13 @@ fn memberships_need_no_password_and_come_back_in_welcome() {
     let (ack, _) = beto.text_ref("segredo", "dois", json!(2));
     let last = ack["id"].as_u64().unwrap();
     drop(ana);
+    // Once the server has seen her go (a moment after the drop), she is offline.
+    beto.recv_until(|v| {
+        v["type"] == "presence"
+            && v["left"]
+                .as_array()
+                .is_some_and(|l| l.contains(&json!("Ana")))
+    });
 
     let (mut ana, welcome) = Client::signed_in(s.addr, &cookie);
     assert_eq!(
