@@ -34,9 +34,9 @@ pub enum Body<'a> {
     /// Bytes in memory, sent with one vectored write together with the head.
     Bytes(&'a [u8]),
     /// The first `len` bytes of a file (the caller's `metadata().len()`, so the length
-    /// said is the length sent even if the file later grows). Sent with `io::copy`, which
-    /// on Linux moves a file's bytes to a socket inside the kernel (sendfile), never
-    /// through a user-space buffer. The file's cursor is moved.
+    /// said is the length sent even if the file later grows). Sent with `sendfile(2)`,
+    /// which moves a file's bytes to a socket inside the kernel, never through a
+    /// user-space buffer (see `send_file`). The file's cursor is not used.
     // Served from disk by `/files/ID` (attachments), which builds on this writer.
     #[cfg_attr(not(test), allow(dead_code))]
     File(&'a File, u64),
@@ -130,10 +130,9 @@ pub fn entity(stream: &TcpStream, request: &Head, entity: &Entity, after: After)
             let part = &bytes[start as usize..(start + count) as usize];
             write_all(stream, head.as_bytes(), part)
         }
-        Body::File(mut file, _) => {
+        Body::File(file, _) => {
             write_all(stream, head.as_bytes(), &[])?;
-            file.seek(SeekFrom::Start(start))?;
-            let sent = io::copy(&mut file.take(count), &mut &*stream)?;
+            let sent = send_file(stream, file, start, count)?;
             if sent < count {
                 // The file shrank under us: the length said cannot be kept, so the
                 // connection must not be reused.
@@ -304,6 +303,54 @@ fn byte_range(spec: &str, len: u64) -> Range {
         },
         _ => Range::Whole,
     }
+}
+
+/// Sends `count` bytes of `file` from `start` to `stream`; returns how many were sent (fewer
+/// only if the file ended first).
+///
+/// `sendfile(2)` moves them from the page cache to the socket in a few calls (as many as
+/// the socket's send buffer takes at a time) without copying them through user space.
+/// `io::copy(file.take(n), stream)` does not: measured on this code path (Rust 1.95,
+/// Linux), std's kernel-copy specialization never tried sendfile and fell back to a
+/// read + send of 8 KiB each, 24 pairs for a 200 KB picture. The socket's write timeout
+/// (`SO_SNDTIMEO`) still bounds a client that stops reading: sendfile on a blocking
+/// socket then fails with `EAGAIN`, reported as `TimedOut`. A file system that cannot
+/// sendfile (`EINVAL`, `ENOSYS`) gets `io::copy` for the rest.
+fn send_file(stream: &TcpStream, mut file: &File, start: u64, count: u64) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    // At most this much per call, so the offset and the count stay within `off_t`/`ssize_t`
+    // and one call never promises more than Linux moves at once (0x7ffff000 bytes).
+    const MOST_PER_CALL: u64 = 1 << 30;
+    let mut offset = start;
+    while offset - start < count {
+        let want = (count - (offset - start)).min(MOST_PER_CALL) as usize;
+        let Ok(mut position) = libc::off_t::try_from(offset) else {
+            return Err(io::ErrorKind::InvalidInput.into());
+        };
+        // SAFETY: both descriptors are open for the whole call (borrowed), and `position`
+        // is a valid `off_t` the kernel reads and advances; the file's own cursor is not used.
+        let sent =
+            unsafe { libc::sendfile(stream.as_raw_fd(), file.as_raw_fd(), &mut position, want) };
+        match sent {
+            0 => break, // The file ended before `count`.
+            n if n > 0 => offset += n as u64,
+            _ => {
+                let error = io::Error::last_os_error();
+                match error.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => return Err(io::ErrorKind::TimedOut.into()),
+                    Some(libc::EINVAL | libc::ENOSYS) => {
+                        file.seek(SeekFrom::Start(offset))?;
+                        let rest = count - (offset - start);
+                        let copied = io::copy(&mut file.take(rest), &mut &*stream)?;
+                        return Ok(offset - start + copied);
+                    }
+                    _ => return Err(error),
+                }
+            }
+        }
+    }
+    Ok(offset - start)
 }
 
 /// Writes `head` then `body` with vectored writes (one system call for both, when the
