@@ -232,6 +232,24 @@ fn start_caddy(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The root is written before the site's certificate, which Caddy issues a moment later:
+    // a handshake before then is refused with an `internal_error` alert.
+    let config = trusting(&root);
+    loop {
+        let mut tls = tls_connect(&config, IpAddr::from([127, 0, 0, 1]), addr);
+        match tls.conn.complete_io(&mut tls.sock) {
+            Ok(_) => break,
+            Err(e) => {
+                running.assert_alive();
+                assert!(
+                    Instant::now() < deadline,
+                    "caddy never completed a TLS handshake on {addr}: {e}\n{}",
+                    running.output.all()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
     (running, addr, root)
 }
 
