@@ -33,6 +33,11 @@ impl Drop for Papo {
 
 /// The papo binary on `db`, port 0; returns it and the address it printed.
 pub fn spawn_binary(db: &str) -> (Papo, SocketAddr) {
+    spawn_binary_with(db, &[])
+}
+
+/// The papo binary on `db`, port 0, with `extra` flags; returns it and its address.
+pub fn spawn_binary_with(db: &str, extra: &[&str]) -> (Papo, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
         .args([
             "--port",
@@ -44,6 +49,7 @@ pub fn spawn_binary(db: &str) -> (Papo, SocketAddr) {
             "--log-level",
             "warn",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

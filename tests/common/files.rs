@@ -124,38 +124,11 @@ pub fn listing(dir: &str) -> Vec<String> {
     names
 }
 
-/// The papo binary on `db` with `extra` flags, port 0; returns it and its address.
+/// The papo binary on `db` with `extra` flags (and any number of registrations), port 0;
+/// returns it and its address.
 pub fn spawn_with(db: &str, extra: &[&str]) -> (super::db::Papo, SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_papo"))
-        .args([
-            "--port",
-            "0",
-            "--db",
-            db,
-            "--rate-limit",
-            "0",
-            "--log-level",
-            "warn",
-        ])
-        .args(["--registrations-per-hour", "0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("papo starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("papo prints its address");
-    let url = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("a URL on the first line");
-    (super::db::Papo(child), url.parse().expect("an address"))
+    let flags = [&["--registrations-per-hour", "0"], extra].concat();
+    super::db::spawn_binary_with(db, &flags)
 }
 
 /// A GET or HEAD request with extra headers; the body is read only when one follows (not
